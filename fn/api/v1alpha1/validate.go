@@ -1,0 +1,371 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/distribution/reference"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// MaxNameLength keeps every derived name valid: the read-only StatefulSet is "<name>-readonly" and
+// a StatefulSet's pods carry a controller-revision-hash label "<sts>-<10 chars>" that must fit in
+// 63 characters, which leaves 52 for the StatefulSet and 43 for the cluster name; the shrink Job
+// "<name>-shrink-to-<n>" stays under that too.
+const MaxNameLength = 40
+
+// ManagedFlags are rqlited flags the rendered pods always set. Overriding one in extraArgs would
+// break identity, discovery or the scale-through-ConfigMap design, so it is refused with a pointer
+// to the spec field that controls it.
+var ManagedFlags = map[string]string{
+	"node-id":                      "the node id is always the pod name",
+	"http-addr":                    "the HTTP API always listens on :4001",
+	"http-adv-addr":                "the advertised HTTP address is derived from the pod's DNS name",
+	"raft-addr":                    "the Raft port is always :4002",
+	"raft-adv-addr":                "the advertised Raft address is derived from the pod's DNS name",
+	"disco-mode":                   "discovery always uses the headless Service",
+	"disco-config":                 "discovery always uses the headless Service",
+	"disco-key":                    "discovery always uses the headless Service",
+	"bootstrap-expect":             "bootstrap-expect follows spec.voters.replicas through the ConfigMap",
+	"raft-non-voter":               "put non-voting nodes in spec.readOnly instead",
+	"raft-cluster-remove-shutdown": "read-only nodes always remove themselves on shutdown; voters never do (spec.readOnly)",
+	"join":                         "joining is done through discovery",
+}
+
+// UnsupportedFlags are valid in some rqlite release but not in all of v8, v9 and v10, so a render
+// that uses them breaks on an image upgrade.
+var UnsupportedFlags = map[string]string{
+	"raft-timeout": "renamed in rqlite v10; tune -raft-election-timeout instead",
+	"on-disk-path": "removed in rqlite v10",
+}
+
+// ReservedVolumes are the pod volumes the function renders itself.
+var ReservedVolumes = []string{"data", "tmp", "config"}
+
+// ReservedEnv are the environment variables the function renders itself.
+var ReservedEnv = []string{"POD_NAME", "POD_NAMESPACE", "RQLITE_BOOTSTRAP_EXPECT", "RQLITE_STATIC_PEERS"}
+
+// Validate checks a defaulted spec and returns every problem, errors and warnings, at once.
+func Validate(s *RqliteSpec) Problems {
+	var ps Problems
+	if s.APIVersion != APIVersion {
+		ps.add("apiVersion", fmt.Sprintf("unsupported apiVersion %q", s.APIVersion), "write apiVersion: "+APIVersion)
+	}
+	if s.Kind != Kind {
+		ps.add("kind", fmt.Sprintf("unsupported kind %q", s.Kind), "write kind: "+Kind)
+	}
+	validateMeta(&ps, &s.Metadata)
+	c := &s.Spec
+	validateImage(&ps, "spec.image", c.Image)
+	if !slices.Contains([]corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}, c.ImagePullPolicy) {
+		ps.add("spec.imagePullPolicy", fmt.Sprintf("unknown pull policy %q", c.ImagePullPolicy), "write Always, IfNotPresent or Never")
+	}
+	for i, sec := range c.ImagePullSecrets {
+		dns1123Subdomain(&ps, fmt.Sprintf("spec.imagePullSecrets[%d].name", i), sec.Name)
+	}
+	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+		ps.add("spec.clusterDomain", fmt.Sprintf("%q is not a DNS domain: %s", c.ClusterDomain, strings.Join(errs, "; ")), "write the cluster's DNS domain, e.g. cluster.local")
+	}
+
+	voters := *c.Voters.Replicas
+	switch {
+	case voters < 1:
+		ps.add("spec.voters.replicas", fmt.Sprintf("%d voters cannot form a cluster", voters), "write 1 or more (3 or 5 for production)")
+	case voters%2 == 0:
+		ps.warn("spec.voters.replicas", fmt.Sprintf("%d voters tolerate no more failures than %d", voters, voters-1), fmt.Sprintf("write %d or %d", voters-1, voters+1))
+	case voters == 1:
+		ps.warn("spec.voters.replicas", "a single voter has no redundancy: losing its volume loses the database", "write 3 for production")
+	}
+	if voters > 15 {
+		ps.warn("spec.voters.replicas", fmt.Sprintf("%d voters slow down every write (each needs a majority of acknowledgements)", voters), "keep 3, 5 or 7 voters and add a read-only pool for read capacity")
+	}
+	validatePool(&ps, "spec.voters", &c.Voters.Pool)
+
+	if ro := c.ReadOnly; ro != nil {
+		validateReadOnly(&ps, ro)
+	}
+
+	st := &c.Storage
+	if st.StorageClassName != nil && *st.StorageClassName != "" {
+		dns1123Subdomain(&ps, "spec.storage.storageClassName", *st.StorageClassName)
+	}
+	if st.Size.Sign() <= 0 {
+		ps.add("spec.storage.size", fmt.Sprintf("%s is not a usable volume size", st.Size.String()), `write a positive size such as "10Gi"`)
+	}
+	for _, f := range []struct{ field, v string }{{"whenDeleted", st.RetentionPolicy.WhenDeleted}, {"whenScaled", st.RetentionPolicy.WhenScaled}} {
+		if f.v != "Retain" && f.v != "Delete" {
+			ps.add("spec.storage.retentionPolicy."+f.field, fmt.Sprintf("unknown policy %q", f.v), "write Retain or Delete")
+		}
+	}
+
+	switch c.Service.Type {
+	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
+	default:
+		ps.add("spec.service.type", fmt.Sprintf("unsupported Service type %q", c.Service.Type), "write ClusterIP, NodePort or LoadBalancer")
+	}
+	validateAnnotations(&ps, "spec.service.annotations", c.Service.Annotations)
+	for i, cidr := range c.Service.LoadBalancerSourceRanges {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			ps.add(fmt.Sprintf("spec.service.loadBalancerSourceRanges[%d]", i), fmt.Sprintf("%q is not a CIDR", cidr), "write e.g. 10.0.0.0/8")
+		}
+	}
+	if len(c.Service.LoadBalancerSourceRanges) > 0 && c.Service.Type != corev1.ServiceTypeLoadBalancer {
+		ps.add("spec.service.loadBalancerSourceRanges", "only used by a LoadBalancer Service", "set spec.service.type: LoadBalancer or remove the ranges")
+	}
+	for i, p := range c.NetworkPolicy.ClientFrom {
+		path := fmt.Sprintf("spec.networkPolicy.clientFrom[%d]", i)
+		n := 0
+		for _, set := range []bool{p.PodSelector != nil, p.NamespaceSelector != nil, p.IPBlock != nil} {
+			if set {
+				n++
+			}
+		}
+		if n == 0 {
+			ps.add(path, "empty peer would allow everyone", "set podSelector, namespaceSelector or ipBlock")
+		}
+		if p.IPBlock != nil && (p.PodSelector != nil || p.NamespaceSelector != nil) {
+			ps.add(path+".ipBlock", "ipBlock cannot be combined with selectors in one peer", "write it as a separate list entry")
+		}
+		if p.IPBlock != nil {
+			if _, _, err := net.ParseCIDR(p.IPBlock.CIDR); err != nil {
+				ps.add(path+".ipBlock.cidr", fmt.Sprintf("%q is not a CIDR", p.IPBlock.CIDR), "write e.g. 10.0.0.0/8")
+			}
+		}
+	}
+	if len(c.NetworkPolicy.ClientFrom) > 0 && !*c.NetworkPolicy.Enabled {
+		ps.add("spec.networkPolicy.clientFrom", "has no effect while spec.networkPolicy.enabled is false", "remove clientFrom or enable the policy")
+	}
+	validateImage(&ps, "spec.shrink.image", c.Shrink.Image)
+	return ps
+}
+
+func validateMeta(ps *Problems, m *ObjectMeta) {
+	switch {
+	case m.Name == "":
+		ps.add("metadata.name", "the cluster needs a name", "write e.g. name: rqlite")
+	case len(m.Name) > MaxNameLength:
+		ps.add("metadata.name", fmt.Sprintf("%q is %d characters; derived pod and Service names need it to be at most %d", m.Name, len(m.Name), MaxNameLength), "write a shorter name")
+	default:
+		// Service names must be DNS-1035 labels (start with a letter); every derived name starts
+		// with the cluster name, so the cluster name must be one too.
+		if errs := validation.IsDNS1035Label(m.Name); len(errs) > 0 {
+			ps.add("metadata.name", fmt.Sprintf("%q is not a valid name: %s", m.Name, strings.Join(errs, "; ")), "write lower-case letters, digits and '-', starting with a letter, e.g. rqlite")
+		}
+	}
+	if m.Namespace != "" {
+		if errs := validation.IsDNS1123Label(m.Namespace); len(errs) > 0 {
+			ps.add("metadata.namespace", fmt.Sprintf("%q is not a valid namespace: %s", m.Namespace, strings.Join(errs, "; ")), "write lower-case letters, digits and '-'")
+		}
+	}
+	for _, k := range sortedKeys(m.Labels) {
+		validateLabel(ps, "metadata.labels", k, m.Labels[k])
+	}
+	validateAnnotations(ps, "metadata.annotations", m.Annotations)
+}
+
+func validateReadOnly(ps *Problems, ro *ReadOnlyPool) {
+	const path = "spec.readOnly"
+	if ro.Replicas != nil && ro.Autoscaling != nil {
+		ps.add(path, "replicas and autoscaling are mutually exclusive", "remove replicas to let the HorizontalPodAutoscaler size the pool, or remove autoscaling")
+	}
+	if ro.Replicas != nil && *ro.Replicas < 0 {
+		ps.add(path+".replicas", fmt.Sprintf("%d is negative", *ro.Replicas), "write 0 or more")
+	}
+	if a := ro.Autoscaling; a != nil {
+		if a.MinReplicas < 1 {
+			ps.add(path+".autoscaling.minReplicas", fmt.Sprintf("%d is below 1", a.MinReplicas), "write 1 or more")
+		}
+		if a.MaxReplicas < a.MinReplicas {
+			ps.add(path+".autoscaling.maxReplicas", fmt.Sprintf("maxReplicas %d is below minReplicas %d", a.MaxReplicas, a.MinReplicas), fmt.Sprintf("write %d or more", max(a.MinReplicas, 1)))
+		}
+		if t := *a.TargetCPUUtilizationPercentage; t < 1 || t > 100 {
+			ps.add(path+".autoscaling.targetCPUUtilizationPercentage", fmt.Sprintf("%d is not a percentage", t), "write a value from 1 to 100, e.g. 70")
+		}
+	}
+	validatePool(ps, path, &ro.Pool)
+}
+
+func validatePool(ps *Problems, path string, p *Pool) {
+	validateResources(ps, path+".resources", p.Resources)
+	sch := &p.Scheduling
+	switch sch.AntiAffinity {
+	case AntiAffinityPreferred, AntiAffinityRequired, AntiAffinityNone:
+	default:
+		ps.add(path+".scheduling.antiAffinity", fmt.Sprintf("unknown mode %q", sch.AntiAffinity), "write preferred, required or none")
+	}
+	if sch.Affinity != nil && sch.AntiAffinity != AntiAffinityPreferred {
+		ps.add(path+".scheduling.antiAffinity", "ignored because scheduling.affinity replaces the default affinity", "remove antiAffinity, or remove affinity")
+	}
+	for _, k := range sortedKeys(sch.NodeSelector) {
+		validateLabel(ps, path+".scheduling.nodeSelector", k, sch.NodeSelector[k])
+	}
+	if sch.PriorityClassName != "" {
+		dns1123Subdomain(ps, path+".scheduling.priorityClassName", sch.PriorityClassName)
+	}
+	for i, tsc := range sch.TopologySpreadConstraints {
+		tp := fmt.Sprintf("%s.scheduling.topologySpreadConstraints[%d]", path, i)
+		if tsc.MaxSkew < 1 {
+			ps.add(tp+".maxSkew", "must be at least 1", "write 1")
+		}
+		if tsc.TopologyKey == "" {
+			ps.add(tp+".topologyKey", "is required", "write e.g. topology.kubernetes.io/zone")
+		}
+		if tsc.WhenUnsatisfiable != corev1.DoNotSchedule && tsc.WhenUnsatisfiable != corev1.ScheduleAnyway {
+			ps.add(tp+".whenUnsatisfiable", fmt.Sprintf("unknown value %q", tsc.WhenUnsatisfiable), "write DoNotSchedule or ScheduleAnyway")
+		}
+	}
+	for _, probe := range []struct {
+		name string
+		o    *ProbeOverride
+	}{{"readiness", p.Probes.Readiness}, {"liveness", p.Probes.Liveness}, {"startup", p.Probes.Startup}} {
+		name, o := probe.name, probe.o
+		if o == nil {
+			continue
+		}
+		pp := path + ".probes." + name
+		for _, f := range []struct {
+			field string
+			v     *int32
+		}{{"initialDelaySeconds", o.InitialDelaySeconds}, {"periodSeconds", o.PeriodSeconds}, {"timeoutSeconds", o.TimeoutSeconds}, {"failureThreshold", o.FailureThreshold}, {"successThreshold", o.SuccessThreshold}} {
+			field, v := f.field, f.v
+			if v == nil {
+				continue
+			}
+			minimum := int32(1)
+			if field == "initialDelaySeconds" {
+				minimum = 0
+			}
+			if *v < minimum {
+				ps.add(pp+"."+field, fmt.Sprintf("%d is below %d", *v, minimum), fmt.Sprintf("write %d or more", minimum))
+			}
+		}
+		if o.SuccessThreshold != nil && *o.SuccessThreshold != 1 && name != "readiness" {
+			ps.add(pp+".successThreshold", "Kubernetes requires 1 for liveness and startup probes", "write 1 or remove it")
+		}
+	}
+	for i, a := range p.ExtraArgs {
+		ap := fmt.Sprintf("%s.extraArgs[%d]", path, i)
+		if !strings.HasPrefix(a, "-") {
+			ps.add(ap, fmt.Sprintf("%q is not a flag", a), "write flags as -name=value in one list item")
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if why, ok := ManagedFlags[name]; ok {
+			ps.add(ap, fmt.Sprintf("-%s is managed by rqlite-krm: %s", name, why), "remove it")
+		}
+		if why, ok := UnsupportedFlags[name]; ok {
+			ps.add(ap, fmt.Sprintf("-%s is not valid in every supported rqlite release: %s", name, why), "remove it")
+		}
+	}
+	seenEnv := map[string]bool{}
+	for i, e := range p.ExtraEnv {
+		ep := fmt.Sprintf("%s.extraEnv[%d].name", path, i)
+		if errs := validation.IsEnvVarName(e.Name); len(errs) > 0 {
+			ps.add(ep, fmt.Sprintf("%q is not a valid variable name", e.Name), "write letters, digits and '_'")
+		}
+		if slices.Contains(ReservedEnv, e.Name) {
+			ps.add(ep, fmt.Sprintf("%s is set by rqlite-krm", e.Name), "choose another name")
+		}
+		if seenEnv[e.Name] {
+			ps.add(ep, fmt.Sprintf("%s is listed twice", e.Name), "keep one entry")
+		}
+		seenEnv[e.Name] = true
+	}
+	volumes := map[string]bool{}
+	for _, v := range ReservedVolumes {
+		volumes[v] = true
+	}
+	for i, v := range p.ExtraVolumes {
+		vp := fmt.Sprintf("%s.extraVolumes[%d].name", path, i)
+		if errs := validation.IsDNS1123Label(v.Name); len(errs) > 0 {
+			ps.add(vp, fmt.Sprintf("%q is not a valid volume name", v.Name), "write lower-case letters, digits and '-'")
+		} else if volumes[v.Name] {
+			ps.add(vp, fmt.Sprintf("volume %q is already defined (reserved: %s)", v.Name, strings.Join(ReservedVolumes, ", ")), "choose another name")
+		}
+		volumes[v.Name] = true
+	}
+	for i, m := range p.ExtraVolumeMounts {
+		mp := fmt.Sprintf("%s.extraVolumeMounts[%d]", path, i)
+		if !volumes[m.Name] || slices.Contains(ReservedVolumes, m.Name) {
+			ps.add(mp+".name", fmt.Sprintf("no extra volume named %q", m.Name), "add it to extraVolumes or fix the name")
+		}
+		if !strings.HasPrefix(m.MountPath, "/") {
+			ps.add(mp+".mountPath", fmt.Sprintf("%q is not an absolute path", m.MountPath), "write an absolute path")
+		} else if m.MountPath == "/rqlite" || strings.HasPrefix(m.MountPath, "/rqlite/") || m.MountPath == "/tmp" || strings.HasPrefix(m.MountPath, "/etc/rqlite") {
+			ps.add(mp+".mountPath", fmt.Sprintf("%s is used by rqlite-krm", m.MountPath), "mount somewhere else, e.g. /extra/<name>")
+		}
+	}
+	for _, k := range sortedKeys(p.PodLabels) {
+		validateLabel(ps, path+".podLabels", k, p.PodLabels[k])
+		if strings.HasPrefix(k, "app.kubernetes.io/") {
+			ps.add(path+".podLabels."+k, "app.kubernetes.io/ labels select the pods and are set by rqlite-krm", "use another label key")
+		}
+	}
+	validateAnnotations(ps, path+".podAnnotations", p.PodAnnotations)
+}
+
+func validateResources(ps *Problems, path string, r *corev1.ResourceRequirements) {
+	for _, list := range []struct {
+		name string
+		rl   corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, k := range sortedKeys(list.rl) {
+			q := list.rl[corev1.ResourceName(k)]
+			if q.Sign() < 0 {
+				ps.add(path+"."+list.name+"."+k, fmt.Sprintf("%s is negative", q.String()), "write a positive quantity")
+			}
+		}
+	}
+	for _, k := range sortedKeys(r.Requests) {
+		req := r.Requests[corev1.ResourceName(k)]
+		if lim, ok := r.Limits[corev1.ResourceName(k)]; ok && req.Cmp(lim) > 0 {
+			ps.add(path+".requests."+k, fmt.Sprintf("request %s is above the limit %s", req.String(), lim.String()), fmt.Sprintf("write at most %s, or raise resources.limits.%s", lim.String(), k))
+		}
+	}
+	if lim, ok := r.Limits[corev1.ResourceMemory]; ok && lim.Cmp(resource.MustParse("64Mi")) < 0 {
+		ps.warn(path+".limits.memory", fmt.Sprintf("%s is too little for rqlited", lim.String()), "write at least 128Mi")
+	}
+}
+
+func validateImage(ps *Problems, path, image string) {
+	ref, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		ps.add(path, fmt.Sprintf("%q is not an image reference: %v", image, err), "write e.g. "+DefaultImage)
+		return
+	}
+	tagged, isTagged := ref.(reference.Tagged)
+	_, isDigested := ref.(reference.Digested)
+	switch {
+	case !isTagged && !isDigested:
+		ps.add(path, fmt.Sprintf("%q has no tag or digest, so every node could run a different release", image), "pin a release, e.g. "+DefaultImage)
+	case isTagged && tagged.Tag() == "latest" && !isDigested:
+		ps.add(path, fmt.Sprintf("%q floats with every release", image), "pin a release, e.g. "+DefaultImage)
+	}
+}
+
+func validateLabel(ps *Problems, path, k, v string) {
+	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+		ps.add(path+"."+k, fmt.Sprintf("%q is not a valid label key: %s", k, strings.Join(errs, "; ")), "")
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+		ps.add(path+"."+k, fmt.Sprintf("%q is not a valid label value: %s", v, strings.Join(errs, "; ")), "")
+	}
+}
+
+func validateAnnotations(ps *Problems, path string, m map[string]string) {
+	for _, k := range sortedKeys(m) {
+		if errs := validation.IsQualifiedName(strings.ToLower(k)); len(errs) > 0 {
+			ps.add(path+"."+k, fmt.Sprintf("%q is not a valid annotation key: %s", k, strings.Join(errs, "; ")), "")
+		}
+	}
+}
+
+func dns1123Subdomain(ps *Problems, path, v string) {
+	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+		ps.add(path, fmt.Sprintf("%q is not a valid name: %s", v, strings.Join(errs, "; ")), "write lower-case letters, digits, '-' and '.'")
+	}
+}

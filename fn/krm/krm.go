@@ -1,0 +1,225 @@
+// Package krm is the ResourceList glue between orchestrators and the generator: it finds the
+// RqliteSpecs kustomize or kpt hand over, runs the pipeline for each, upserts the generated objects
+// and reports problems as results.
+package krm
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kptdev/krm-functions-sdk/go/fn"
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
+	"github.com/rqlite/rqlite-krm/fn/generate"
+	"github.com/rqlite/rqlite-krm/fn/model"
+	"github.com/rqlite/rqlite-krm/fn/render"
+)
+
+const (
+	pathAnnotation       = "internal.config.kubernetes.io/path"
+	legacyPathAnnotation = "config.kubernetes.io/path"
+	localConfig          = "config.kubernetes.io/local-config"
+)
+
+// Process is the KRM function. Specs come from the functionConfig (kustomize generators, `kpt fn
+// eval` with --fn-config) and from items (kpt packages; kustomize also repeats its functionConfig
+// there). Either all specs are valid and every item is returned with the generated objects
+// upserted, or the items are cleared and the results say why: a half-rendered cluster is worse
+// than none, because an orchestrator that prunes would delete what is missing.
+func Process(rl *fn.ResourceList) (bool, error) {
+	specs, results := collectSpecs(rl)
+	rl.Results = append(rl.Results, results...)
+	if len(specs) == 0 && len(results) == 0 {
+		rl.Results = append(rl.Results, &fn.Result{
+			Severity: fn.Error,
+			Message: "no RqliteSpec found: pass one as the function config (kustomize generator, kpt --fn-config) " +
+				"or put one in the package (apiVersion: " + v1alpha1.APIVersion + ", kind: " + v1alpha1.Kind + ")",
+		})
+	}
+	var generated fn.KubeObjects
+	failed := len(results) > 0 && hasErrors(results)
+	for _, s := range specs {
+		res := generate.FromYAML([]byte(s.obj.String()))
+		rl.Results = append(rl.Results, problemResults(s, res.Problems)...)
+		if res.Problems.HasErrors() {
+			failed = true
+			continue
+		}
+		objs, err := toKubeObjects(res.Objects, s)
+		if err != nil {
+			rl.Results = append(rl.Results, &fn.Result{Severity: fn.Error, Message: err.Error(), ResourceRef: s.ref()})
+			failed = true
+			continue
+		}
+		generated = append(generated, objs...)
+	}
+	if failed {
+		rl.Items = fn.KubeObjects{}
+		return false, nil
+	}
+	rl.Items = upsert(rl.Items, specs, generated)
+	return true, nil
+}
+
+type specSource struct {
+	obj *fn.KubeObject
+	// fromItems is true for specs found among the items: those live in a package (kpt) and their
+	// generated objects are written next to them.
+	fromItems bool
+}
+
+func (s specSource) ref() *fn.ResourceRef {
+	return &fn.ResourceRef{APIVersion: s.obj.GetAPIVersion(), Kind: s.obj.GetKind(), Name: s.obj.GetName(), Namespace: s.obj.GetNamespace()}
+}
+
+func isSpec(o *fn.KubeObject) bool {
+	return o != nil && o.GetKind() == v1alpha1.Kind && strings.HasPrefix(o.GetAPIVersion(), v1alpha1.Group+"/")
+}
+
+func collectSpecs(rl *fn.ResourceList) ([]specSource, fn.Results) {
+	var specs []specSource
+	var results fn.Results
+	seen := map[string]bool{}
+	key := func(o *fn.KubeObject) string { return o.GetNamespace() + "/" + o.GetName() }
+	fc := rl.FunctionConfig
+	if isSpec(fc) {
+		specs = append(specs, specSource{obj: fc})
+		seen[key(fc)] = true
+	} else if fc != nil && !fc.IsEmpty() && fc.GetKind() != "" {
+		results = append(results, &fn.Result{
+			Severity:    fn.Error,
+			Message:     fmt.Sprintf("function config %s %q is not an RqliteSpec", fc.GetKind(), fc.GetName()),
+			ResourceRef: &fn.ResourceRef{APIVersion: fc.GetAPIVersion(), Kind: fc.GetKind(), Name: fc.GetName()},
+			Field:       &fn.Field{Path: "kind", ProposedValue: v1alpha1.Kind},
+		})
+	}
+	for _, it := range rl.Items {
+		if !isSpec(it) {
+			continue
+		}
+		if seen[key(it)] {
+			continue // kustomize repeats its functionConfig among the items
+		}
+		seen[key(it)] = true
+		specs = append(specs, specSource{obj: it, fromItems: true})
+		if !it.IsLocalConfig() {
+			results = append(results, &fn.Result{
+				Severity:    fn.Warning,
+				Message:     "this RqliteSpec is not marked local-config, so `kpt live apply` or `kubectl apply` would try to send it to the cluster",
+				ResourceRef: specSource{obj: it}.ref(),
+				Field:       &fn.Field{Path: "metadata.annotations." + localConfig, ProposedValue: "true"},
+			})
+		}
+	}
+	return specs, results
+}
+
+func hasErrors(rs fn.Results) bool {
+	for _, r := range rs {
+		if r.Severity == fn.Error {
+			return true
+		}
+	}
+	return false
+}
+
+func problemResults(s specSource, ps v1alpha1.Problems) fn.Results {
+	var out fn.Results
+	for _, p := range ps {
+		sev := fn.Error
+		if p.Warning {
+			sev = fn.Warning
+		}
+		msg := p.Message
+		if p.Fix != "" {
+			msg += ": " + p.Fix
+		}
+		r := &fn.Result{Severity: sev, Message: msg, ResourceRef: s.ref()}
+		if p.Path != "" {
+			r.Field = &fn.Field{Path: p.Path}
+			if p.Fix != "" {
+				r.Field.ProposedValue = p.Fix
+			}
+		}
+		if file := s.obj.PathAnnotation(); file != "" {
+			r.File = &fn.File{Path: file}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func toKubeObjects(objs []render.Object, s specSource) (fn.KubeObjects, error) {
+	out := make(fn.KubeObjects, 0, len(objs))
+	file := ""
+	if p := s.obj.PathAnnotation(); s.fromItems && p != "" {
+		file = path.Join(path.Dir(p), s.obj.GetName()+".generated.yaml")
+	}
+	for i, o := range objs {
+		b, err := render.Encode(o)
+		if err != nil {
+			return nil, err
+		}
+		ko, err := fn.ParseKubeObject(b)
+		if err != nil {
+			return nil, fmt.Errorf("re-reading generated %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+		if file != "" {
+			for _, a := range []string{pathAnnotation, legacyPathAnnotation} {
+				if err := ko.SetAnnotation(a, file); err != nil {
+					return nil, err
+				}
+			}
+			if err := ko.SetAnnotation("internal.config.kubernetes.io/index", fmt.Sprint(i)); err != nil {
+				return nil, err
+			}
+			if err := ko.SetAnnotation("config.kubernetes.io/index", fmt.Sprint(i)); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, ko)
+	}
+	return out, nil
+}
+
+// upsert drops whatever an earlier run generated from the same specs (so a second render is
+// byte-identical and an object the spec no longer asks for disappears) and appends the new
+// objects. Items that no spec generated are left untouched, in their order.
+func upsert(items fn.KubeObjects, specs []specSource, generated fn.KubeObjects) fn.KubeObjects {
+	owners := map[string]bool{}
+	for _, s := range specs {
+		owners[s.obj.GetNamespace()+"/"+s.obj.GetName()] = true
+	}
+	newIDs := map[string]bool{}
+	for _, g := range generated {
+		newIDs[id(g)] = true
+	}
+	out := make(fn.KubeObjects, 0, len(items)+len(generated))
+	for _, it := range items {
+		if owner := it.GetAnnotation(model.AnnotationOwner); owner != "" && owners[it.GetNamespace()+"/"+owner] {
+			continue
+		}
+		if newIDs[id(it)] && !isSpec(it) {
+			continue // same object written by hand or by an older version: the spec owns it now
+		}
+		out = append(out, it)
+	}
+	return append(out, generated...)
+}
+
+func id(o *fn.KubeObject) string {
+	return strings.Join([]string{o.GetAPIVersion(), o.GetKind(), o.GetNamespace(), o.GetName()}, "/")
+}
+
+// SortedMessages renders results for people (the CLI and stderr under kustomize), errors first.
+func SortedMessages(rs fn.Results) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return strings.HasPrefix(out[i], "[error]") && !strings.HasPrefix(out[j], "[error]")
+	})
+	return out
+}

@@ -1,0 +1,257 @@
+// Package model derives, in one place, every name, label, port, address and flag of a cluster from
+// a defaulted and validated spec. Renderers only read from it, so two objects can never disagree
+// about a Service name or a selector.
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Ports and paths of rqlited inside a pod. They are fixed, not configurable: nothing outside the
+// pod depends on them except through the Services, and fixing them keeps extraArgs from
+// silently breaking the probes.
+const (
+	HTTPPort     = 4001
+	RaftPort     = 4002
+	HTTPPortName = "http"
+	RaftPortName = "raft"
+
+	DataVolume   = "data"
+	DataMount    = "/rqlite/file"
+	DataDir      = "/rqlite/file/data"
+	ConfigVolume = "config"
+	ConfigMount  = "/etc/rqlite"
+	TmpVolume    = "tmp"
+
+	ContainerName     = "rqlite"
+	PeersInitName     = "install-peers"
+	RqlitedBinary     = "/bin/rqlited"
+	ManagedBy         = "rqlite-krm"
+	AppName           = "rqlite"
+	ComponentVoter    = "voter"
+	ComponentReadOnly = "readonly"
+	ComponentShrink   = "shrink"
+
+	// RunAsUser matches the Helm chart's uid so volumes created by the chart stay readable after a
+	// migration, and is outside the range of any system account.
+	RunAsUser = 10050
+
+	// ConfigMap keys. They are the only channel through which counts and switches reach the pods,
+	// so changing them never changes a pod template.
+	KeyBootstrapExpect = "bootstrap-expect"
+	KeyVoters          = "voters"
+	KeyReadOnly        = "readonly-replicas"
+	KeyStaticPeers     = "static-peers"
+	KeyPeersJSON       = "peers.json"
+
+	EnvPodName         = "POD_NAME"
+	EnvPodNamespace    = "POD_NAMESPACE"
+	EnvBootstrapExpect = "RQLITE_BOOTSTRAP_EXPECT"
+	EnvStaticPeers     = "RQLITE_STATIC_PEERS"
+
+	// Annotation placed on every generated object: the spec that owns it, so a later run of the
+	// function replaces exactly what it generated before (kpt upsert) and nothing else.
+	AnnotationOwner = "rqlite.io/generated-from"
+)
+
+// Cluster is the derived view of one spec.
+type Cluster struct {
+	Spec      *v1alpha1.RqliteSpec
+	Name      string
+	Namespace string
+	Voters    Pool
+	ReadOnly  *Pool
+}
+
+// Pool is one StatefulSet's worth of nodes.
+type Pool struct {
+	Component   string
+	StatefulSet string
+	// Headless is the governing Service of the StatefulSet: pod DNS names live under it.
+	Headless string
+	// Client is the Service that load-balances over ready pods of this pool.
+	Client   string
+	PDB      string
+	Replicas *int32 // nil when an HPA owns the count
+	Spec     *v1alpha1.Pool
+	ReadOnly bool
+}
+
+// New derives the model. The spec must already be defaulted and valid.
+func New(s *v1alpha1.RqliteSpec) *Cluster {
+	name := s.Metadata.Name
+	c := &Cluster{Spec: s, Name: name, Namespace: s.Metadata.Namespace}
+	c.Voters = Pool{
+		Component:   ComponentVoter,
+		StatefulSet: name,
+		Headless:    name + "-headless",
+		Client:      name,
+		PDB:         name,
+		Replicas:    s.Spec.Voters.Replicas,
+		Spec:        &s.Spec.Voters.Pool,
+	}
+	if ro := s.Spec.ReadOnly; ro != nil {
+		p := Pool{
+			Component:   ComponentReadOnly,
+			StatefulSet: name + "-readonly",
+			Headless:    name + "-readonly-headless",
+			Client:      name + "-readonly",
+			PDB:         name + "-readonly",
+			Spec:        &ro.Pool,
+			ReadOnly:    true,
+		}
+		if ro.Autoscaling == nil {
+			p.Replicas = ro.Replicas
+		}
+		c.ReadOnly = &p
+	}
+	return c
+}
+
+// Pools lists the pools in render order.
+func (c *Cluster) Pools() []*Pool {
+	ps := []*Pool{&c.Voters}
+	if c.ReadOnly != nil {
+		ps = append(ps, c.ReadOnly)
+	}
+	return ps
+}
+
+func (c *Cluster) ConfigMap() string         { return c.Name + "-config" }
+func (c *Cluster) ServiceAccount() string    { return c.Name }
+func (c *Cluster) NetworkPolicy() string     { return c.Name }
+func (c *Cluster) HPA() string               { return c.Name + "-readonly" }
+func (c *Cluster) ShrinkRBAC() string        { return c.Name + "-shrink" }
+func (c *Cluster) ShrinkJob(to int32) string { return fmt.Sprintf("%s-shrink-to-%d", c.Name, to) }
+
+// VoterCount is the desired number of voters.
+func (c *Cluster) VoterCount() int32 { return *c.Voters.Replicas }
+
+// Version is the image tag, used for the app.kubernetes.io/version label.
+func (c *Cluster) Version() string { return imageTag(c.Spec.Spec.Image) }
+
+// Labels are the labels of every object of a component.
+func (c *Cluster) Labels(component string) map[string]string {
+	l := map[string]string{}
+	for k, v := range c.Spec.Metadata.Labels {
+		l[k] = v
+	}
+	for k, v := range c.Selector(component) {
+		l[k] = v
+	}
+	l["app.kubernetes.io/managed-by"] = ManagedBy
+	if v := c.Version(); v != "" {
+		l["app.kubernetes.io/version"] = v
+	}
+	return l
+}
+
+// Selector selects the pods of a component. It never contains values that change over the
+// cluster's life (version, counts): StatefulSet selectors are immutable.
+func (c *Cluster) Selector(component string) map[string]string {
+	s := map[string]string{
+		"app.kubernetes.io/name":     AppName,
+		"app.kubernetes.io/instance": c.Name,
+	}
+	if component != "" {
+		s["app.kubernetes.io/component"] = component
+	}
+	return s
+}
+
+// PodName is the name of the pod with ordinal i in a pool; it is also the rqlite node id.
+func (p *Pool) PodName(i int) string { return fmt.Sprintf("%s-%d", p.StatefulSet, i) }
+
+// RaftAddress is the address a node advertises for Raft. It is relative to the namespace
+// (`<pod>.<headless>`), resolved through the pod's DNS search path, so the same address is right in
+// any namespace and cluster domain, and peers.json can be written without knowing either.
+func (p *Pool) RaftAddress(pod string) string {
+	return fmt.Sprintf("%s.%s:%d", pod, p.Headless, RaftPort)
+}
+
+// HTTPAdvertiseArg is the advertised HTTP address. Clients in other namespaces follow leader
+// redirects to it, so it is fully qualified; the namespace comes from the downward API at pod start
+// so a kustomize `namespace:` never leaves it stale.
+func (c *Cluster) HTTPAdvertiseArg(p *Pool) string {
+	return fmt.Sprintf("$(%s).%s.$(%s).svc.%s:%d", EnvPodName, p.Headless, EnvPodNamespace, c.Spec.Spec.ClusterDomain, HTTPPort)
+}
+
+// Peer is one entry of peers.json, in the shape rqlited reads from <data>/raft/peers.json.
+type Peer struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	NonVoter bool   `json:"non_voter"`
+}
+
+// Peers is the static membership used for recovery: the voters only. Read-only nodes are left out
+// on purpose: they rejoin through discovery once the voters have a leader again, and an entry for
+// a read-only pod that no longer exists would be a member that can never answer.
+func (c *Cluster) Peers() []Peer {
+	n := int(c.VoterCount())
+	out := make([]Peer, 0, n)
+	for i := 0; i < n; i++ {
+		pod := c.Voters.PodName(i)
+		out = append(out, Peer{ID: pod, Address: c.Voters.RaftAddress(pod)})
+	}
+	return out
+}
+
+// PeersJSON is peers.json as stored in the ConfigMap.
+func (c *Cluster) PeersJSON() string {
+	b, err := json.MarshalIndent(c.Peers(), "", "  ")
+	if err != nil {
+		// A slice of plain structs always encodes.
+		panic(err)
+	}
+	return string(b) + "\n"
+}
+
+// ConfigData is the ConfigMap data: everything that changes with scale or recovery.
+func (c *Cluster) ConfigData() map[string]string {
+	ro := "0"
+	if c.ReadOnly != nil {
+		if c.ReadOnly.Replicas != nil {
+			ro = strconv.Itoa(int(*c.ReadOnly.Replicas))
+		} else {
+			ro = "autoscaled"
+		}
+	}
+	return map[string]string{
+		KeyBootstrapExpect: strconv.Itoa(int(c.VoterCount())),
+		KeyVoters:          strconv.Itoa(int(c.VoterCount())),
+		KeyReadOnly:        ro,
+		KeyStaticPeers:     strconv.FormatBool(c.Spec.Spec.Recovery.StaticPeers),
+		KeyPeersJSON:       c.PeersJSON(),
+	}
+}
+
+// MaxUnavailableVoters is how many voters may be down while a majority of the configuration stays
+// up: ceil(N/2)-1, so 1 → 0, 2 → 0, 3 → 1, 4 → 1, 5 → 2.
+func MaxUnavailableVoters(n int32) int32 {
+	if n < 1 {
+		return 0
+	}
+	return (n+1)/2 - 1
+}
+
+// imageTag returns the image's tag (without digest), or "" when there is none or it cannot be a
+// label value.
+func imageTag(image string) string {
+	name, _, _ := strings.Cut(image, "@")
+	slash := strings.LastIndexByte(name, '/')
+	colon := strings.LastIndexByte(name, ':')
+	if colon <= slash {
+		return ""
+	}
+	tag := name[colon+1:]
+	if len(validation.IsValidLabelValue(tag)) > 0 {
+		return ""
+	}
+	return tag
+}
