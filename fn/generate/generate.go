@@ -24,7 +24,12 @@ func FromYAML(doc []byte) Result {
 	if spec == nil {
 		return Result{Problems: ps}
 	}
-	return FromSpec(spec)
+	res := FromSpec(spec)
+	if len(ps) > 0 {
+		res.Problems = append(ps, res.Problems...)
+		res.Cluster, res.Objects = nil, nil
+	}
+	return res
 }
 
 // FromSpec runs the pipeline on a decoded spec.

@@ -29,16 +29,16 @@ const (
 // than none, because an orchestrator that prunes would delete what is missing.
 func Process(rl *fn.ResourceList) (bool, error) {
 	specs, results := collectSpecs(rl)
-	rl.Results = append(rl.Results, results...)
-	if len(specs) == 0 && len(results) == 0 {
-		rl.Results = append(rl.Results, &fn.Result{
+	if len(specs) == 0 && !hasErrors(results) {
+		results = append(results, &fn.Result{
 			Severity: fn.Error,
 			Message: "no RqliteSpec found: pass one as the function config (kustomize generator, kpt --fn-config) " +
 				"or put one in the package (apiVersion: " + v1alpha1.APIVersion + ", kind: " + v1alpha1.Kind + ")",
 		})
 	}
+	rl.Results = append(rl.Results, results...)
 	var generated fn.KubeObjects
-	failed := len(results) > 0 && hasErrors(results)
+	failed := hasErrors(results)
 	for _, s := range specs {
 		res := generate.FromYAML([]byte(s.obj.String()))
 		rl.Results = append(rl.Results, problemResults(s, res.Problems)...)

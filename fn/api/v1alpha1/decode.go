@@ -67,7 +67,8 @@ func (ps *Problems) warn(path, msg, fix string) {
 
 // Decode parses one RqliteSpec document strictly: unknown fields, wrong types and malformed
 // quantities are all reported with their field paths, in one pass, instead of stopping at the first.
-// A spec with problems is returned as nil.
+// The spec is nil when it cannot be decoded; with unknown fields only, it is returned with the
+// problems so validation can add its own.
 func Decode(doc []byte) (*RqliteSpec, Problems) {
 	var ps Problems
 	jsonDoc, err := yaml.YAMLToJSON(doc)
@@ -85,12 +86,18 @@ func Decode(doc []byte) (*RqliteSpec, Problems) {
 		return nil, ps
 	}
 	checkTree(&ps, "", tree, reflect.TypeFor[RqliteSpec]())
-	if len(ps) > 0 {
-		return nil, ps
+	for _, p := range ps {
+		if p.Message != unknownField {
+			return nil, ps // a value of the wrong shape cannot be decoded at all
+		}
 	}
+	// Unknown fields alone do not stop decoding: the rest of the spec is still validated, so the
+	// user sees every problem in one run instead of fixing them one at a time.
 	var spec RqliteSpec
 	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
-	dec.DisallowUnknownFields()
+	if len(ps) == 0 {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(&spec); err != nil {
 		// checkTree covers the known failure modes; anything left is reported as is rather than lost.
 		var te *json.UnmarshalTypeError
@@ -101,8 +108,10 @@ func Decode(doc []byte) (*RqliteSpec, Problems) {
 		}
 		return nil, ps
 	}
-	return &spec, nil
+	return &spec, ps
 }
+
+const unknownField = "unknown field"
 
 var (
 	quantityType    = reflect.TypeFor[resource.Quantity]()
@@ -157,7 +166,7 @@ func checkTree(ps *Problems, path string, v any, t reflect.Type) {
 				} else {
 					fix = "known fields: " + strings.Join(sortedKeys(fields), ", ")
 				}
-				ps.add(join(path, k), "unknown field", fix)
+				ps.add(join(path, k), unknownField, fix)
 				continue
 			}
 			checkTree(ps, join(path, k), m[k], ft)

@@ -18,6 +18,11 @@ import (
 // "<name>-shrink-to-<n>" stays under that too.
 const MaxNameLength = 40
 
+// MaxVoters bounds the voting membership. Every write is acknowledged by a majority, so even this
+// is far past any sensible cluster; the bound exists so a typo (30000 for 3) is an error, not a
+// render with a peers.json of thirty thousand entries.
+const MaxVoters = 99
+
 // ManagedFlags are rqlited flags the rendered pods always set. Overriding one in extraArgs would
 // break identity, discovery or the scale-through-ConfigMap design, so it is refused with a pointer
 // to the spec field that controls it.
@@ -75,12 +80,14 @@ func Validate(s *RqliteSpec) Problems {
 	switch {
 	case voters < 1:
 		ps.add("spec.voters.replicas", fmt.Sprintf("%d voters cannot form a cluster", voters), "write 1 or more (3 or 5 for production)")
+	case voters > MaxVoters:
+		ps.add("spec.voters.replicas", fmt.Sprintf("%d voters is beyond what a Raft cluster can run: every write waits for a majority", voters), fmt.Sprintf("write at most %d; add read capacity with spec.readOnly", MaxVoters))
 	case voters%2 == 0:
 		ps.warn("spec.voters.replicas", fmt.Sprintf("%d voters tolerate no more failures than %d", voters, voters-1), fmt.Sprintf("write %d or %d", voters-1, voters+1))
 	case voters == 1:
 		ps.warn("spec.voters.replicas", "a single voter has no redundancy: losing its volume loses the database", "write 3 for production")
 	}
-	if voters > 15 {
+	if voters > 9 && voters <= MaxVoters {
 		ps.warn("spec.voters.replicas", fmt.Sprintf("%d voters slow down every write (each needs a majority of acknowledgements)", voters), "keep 3, 5 or 7 voters and add a read-only pool for read capacity")
 	}
 	validatePool(&ps, "spec.voters", &c.Voters.Pool)
