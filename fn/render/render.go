@@ -25,8 +25,14 @@ func Objects(c *model.Cluster) []Object {
 	for _, p := range c.Pools() {
 		objs = append(objs, clientService(c, p), headlessService(c, p))
 	}
+	shrink := shrinkObjects(c)
 	for _, p := range c.Pools() {
-		objs = append(objs, statefulSet(c, p))
+		sts := statefulSet(c, p)
+		if !p.ReadOnly && len(shrink) > 0 && c.Namespace != "" {
+			job := shrink[len(shrink)-1]
+			sts.Annotations[kptDependsOn] = fmt.Sprintf("batch/namespaces/%s/Job/%s", c.Namespace, job.GetName())
+		}
+		objs = append(objs, sts)
 	}
 	for _, p := range c.Pools() {
 		objs = append(objs, podDisruptionBudget(c, p))
@@ -37,7 +43,7 @@ func Objects(c *model.Cluster) []Object {
 	if np := networkPolicy(c); np != nil {
 		objs = append(objs, np)
 	}
-	return objs
+	return append(objs, shrink...)
 }
 
 // meta is the ObjectMeta shared by every generated object of a component.

@@ -147,6 +147,10 @@ func Validate(s *RqliteSpec) Problems {
 		ps.add("spec.networkPolicy.clientFrom", "has no effect while spec.networkPolicy.enabled is false", "remove clientFrom or enable the policy")
 	}
 	validateImage(&ps, "spec.shrink.image", c.Shrink.Image)
+	if *c.Shrink.Enabled && s.Metadata.Namespace == "" {
+		ps.warn("metadata.namespace", "the voter shrink Job's RoleBinding must name its ServiceAccount's namespace; without one it names \"default\", which only kustomize's namespace transformer rewrites",
+			"set metadata.namespace (or kustomize `namespace:` in the kustomization that produces the spec)")
+	}
 	return ps
 }
 

@@ -110,11 +110,13 @@ func TestAllProblemsAtOnce(t *testing.T) {
 }
 
 func TestWarningsDoNotBlock(t *testing.T) {
+	const header = header + "  namespace: db\n"
 	for _, tc := range []struct{ doc, path string }{
 		{header + "spec:\n  voters:\n    replicas: 4\n", "spec.voters.replicas"},
 		{header + "spec:\n  voters:\n    replicas: 2\n", "spec.voters.replicas"},
 		{header + "spec:\n  voters:\n    replicas: 1\n", "spec.voters.replicas"},
-		{header + "spec:\n  voters:\n    replicas: 17\n", "spec.voters.replicas"},
+		{header + "spec:\n  voters:\n    replicas: 11\n", "spec.voters.replicas"},
+		{header[:len(header)-len("  namespace: db\n")] + "spec:\n  voters:\n    replicas: 3\n", "metadata.namespace"},
 	} {
 		ps := check(tc.doc)
 		require.False(t, ps.HasErrors(), "%v", ps)
@@ -123,7 +125,9 @@ func TestWarningsDoNotBlock(t *testing.T) {
 		assert.Equal(t, tc.path, ps[0].Path)
 	}
 	assert.Empty(t, check(header+"spec:\n  voters:\n    replicas: 3\n"))
-	assert.Empty(t, check(header), "a spec with only a name is complete")
+	assert.Empty(t, check(header), "a spec with only a name and namespace is complete")
+	assert.Empty(t, check(strings.Replace(header, "  namespace: db\n", "", 1)+"spec:\n  shrink:\n    enabled: false\n"),
+		"without the shrink Job there is no RoleBinding that needs the namespace")
 }
 
 func TestDefaultsAreCareful(t *testing.T) {
@@ -147,5 +151,5 @@ func TestDefaultsAreCareful(t *testing.T) {
 	r := d.Spec.Voters.Resources
 	assert.Equal(t, "128Mi", r.Requests.Memory().String())
 	assert.Equal(t, "2Gi", r.Limits.StorageEphemeral().String())
-	assert.Empty(t, v1alpha1.Validate(d))
+	assert.False(t, v1alpha1.Validate(d).HasErrors(), "%v", v1alpha1.Validate(d))
 }
