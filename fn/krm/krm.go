@@ -83,6 +83,9 @@ func collectSpecs(rl *fn.ResourceList) ([]specSource, fn.Results) {
 	seen := map[string]bool{}
 	key := func(o *fn.KubeObject) string { return o.GetNamespace() + "/" + o.GetName() }
 	fc := rl.FunctionConfig
+	if isKptPlaceholder(fc) {
+		fc = nil
+	}
 	if isSpec(fc) {
 		specs = append(specs, specSource{obj: fc})
 		seen[key(fc)] = true
@@ -113,6 +116,18 @@ func collectSpecs(rl *fn.ResourceList) ([]specSource, fn.Results) {
 		}
 	}
 	return specs, results
+}
+
+// isKptPlaceholder reports the functionConfig `kpt fn eval DIR --exec rqlite-fn` sends when the
+// user gives neither --fn-config nor arguments: an empty ConfigMap named function-input. It means
+// "no function config", so the specs in the package are used; a ConfigMap with data (arguments
+// after `--`) is still refused, because this function takes none.
+func isKptPlaceholder(fc *fn.KubeObject) bool {
+	if fc == nil || fc.GetKind() != "ConfigMap" || fc.GetName() != "function-input" {
+		return false
+	}
+	data, _, err := fc.NestedStringMap("data")
+	return err == nil && len(data) == 0
 }
 
 func hasErrors(rs fn.Results) bool {
@@ -210,6 +225,21 @@ func upsert(items fn.KubeObjects, specs []specSource, generated fn.KubeObjects) 
 
 func id(o *fn.KubeObject) string {
 	return strings.Join([]string{o.GetAPIVersion(), o.GetKind(), o.GetNamespace(), o.GetName()}, "/")
+}
+
+// ToYAML encodes the ResourceList for the orchestrator. The SDK leaves out `items` when there are
+// none, and kpt then reads the whole ResourceList as one resource and fails with "resource must
+// have metadata.name" instead of showing the results; an explicit empty list keeps the results
+// visible when a failed run clears the items.
+func ToYAML(rl *fn.ResourceList) ([]byte, error) {
+	out, err := rl.ToYAML()
+	if err != nil || len(rl.Items) > 0 {
+		return out, err
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, "items: []\n"...), nil
 }
 
 // SortedMessages renders results for people (the CLI and stderr under kustomize), errors first.

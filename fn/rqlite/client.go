@@ -13,9 +13,8 @@
 //   - Boolean query parameters are presence flags: "nonvoters=false" still
 //     means nonvoters. The client only ever adds the ones it means.
 //   - POST /leader reads the target id only when Content-Type is exactly
-//     "application/json"; otherwise it moves leadership to any node.
-//   - POST /leader without "wait" returns 200 at once and, on a follower, does
-//     nothing at all; the client always sends "wait".
+//     "application/json"; otherwise it moves leadership to any node. More
+//     traps of that endpoint are listed at TransferLeadership.
 package rqlite
 
 import (
@@ -120,17 +119,21 @@ func New(opts Options) (*Client, error) {
 		return nil, errors.New("rqlite: set TLSConfig on the injected HTTPClient's transport, not in Options")
 	case opts.HTTPClient != nil:
 		hc = *opts.HTTPClient
-	default:
+	case opts.TLSConfig != nil:
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if opts.TLSConfig != nil {
-			tr.TLSClientConfig = opts.TLSConfig.Clone()
-		}
+		tr.TLSClientConfig = opts.TLSConfig.Clone()
 		hc.Transport = tr
+	default:
+		// Shared so that short-lived clients (pollers create many) reuse
+		// connections instead of each leaving an idle pool behind.
+		hc.Transport = sharedTransport
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.hc = &hc
 	return c, nil
 }
+
+var sharedTransport = http.DefaultTransport.(*http.Transport).Clone()
 
 // MustNew is New for fixed, known-good options (tests, examples).
 func MustNew(opts Options) *Client {
@@ -201,25 +204,39 @@ type response struct {
 // do sends one request, failing over between base URLs on transport errors and
 // following redirects with the same method and body. query is appended as is.
 func (c *Client) do(ctx context.Context, method, path, query string, body []byte, contentType string) (*response, error) {
+	return c.doAt(ctx, nil, method, path, query, body, contentType)
+}
+
+// doAt is do against explicit base URLs (nil: the configured ones).
+func (c *Client) doAt(ctx context.Context, bases []*url.URL, method, path, query string, body []byte, contentType string) (*response, error) {
+	configured := bases == nil
+	if configured {
+		bases = c.urls
+	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	c.mu.Lock()
-	start := c.preferred
-	c.mu.Unlock()
+	start := 0
+	if configured {
+		c.mu.Lock()
+		start = c.preferred
+		c.mu.Unlock()
+	}
 	var lastErr error
-	for i := range c.urls {
-		idx := (start + i) % len(c.urls)
-		u := *c.urls[idx]
+	for i := range bases {
+		idx := (start + i) % len(bases)
+		u := *bases[idx]
 		u.Path += path
 		u.RawQuery = query
 		resp, err := c.follow(ctx, method, u.String(), body, contentType)
 		if err == nil {
-			c.mu.Lock()
-			c.preferred = idx
-			c.mu.Unlock()
+			if configured {
+				c.mu.Lock()
+				c.preferred = idx
+				c.mu.Unlock()
+			}
 			return resp, nil
 		}
 		lastErr = err
@@ -237,6 +254,9 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// follow performs one exchange, chasing up to maxRedirects redirects. The
+// credentials go along to the redirect target: it is the leader address the
+// cluster itself advertises, not a third party.
 func (c *Client) follow(ctx context.Context, method, target string, body []byte, contentType string) (*response, error) {
 	for hop := 0; ; hop++ {
 		req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
@@ -316,16 +336,17 @@ func (c *Client) withRedirect(q url.Values) string {
 
 // Node is one member of the Raft configuration as seen by the node asked.
 //
-// Wire shape of GET /nodes?nonvoters&ver=2 on v8.43.4 (sorted by id; a node that
-// cannot be reached has reachable=false, no api_addr and an error text):
+// Wire shape of GET /nodes?nonvoters&ver=2 on v8.43.4, sorted by id. A member
+// that cannot be reached has reachable=false, no api_addr and an error text;
+// "time" is measured before the probe starts and is always nanoseconds.
 //
 //	{"nodes":[
-//	  {"id":"n1","api_addr":"http://127.0.1.1:4001","addr":"127.0.1.1:4002",
+//	  {"id":"rqlite-0","api_addr":"http://127.77.1.1:4001","addr":"127.77.1.1:4002",
 //	   "version":"v8.43.4","voter":true,"reachable":true,"leader":true,
-//	   "time":0.000171,"time_s":"171.1µs"},
-//	  {"id":"n4","addr":"127.0.1.4:4002","version":"","voter":false,
-//	   "reachable":false,"leader":false,"time":0.0000019,"time_s":"1.9µs",
-//	   "error":"factory is not able to fill the pool: dial tcp 127.0.1.4:4002: connect: connection refused"}]}
+//	   "time":5.4e-8,"time_s":"143ns"},
+//	  {"id":"rqlite-2","addr":"127.77.1.3:4002","version":"","voter":true,
+//	   "reachable":false,"leader":false,"time":2.9e-8,"time_s":"69ns",
+//	   "error":"pool get: dial tcp 127.77.1.3:4002: connect: connection refused"}]}
 type Node struct {
 	ID        string
 	APIAddr   string // advertised HTTP URL, empty when unreachable
@@ -455,33 +476,83 @@ func hasID(nodes []Node, id string) bool {
 	return false
 }
 
-// TransferLeadership moves leadership to node toID via POST /leader?wait with
-// {"id": toID}, waiting for the transfer to finish. An empty toID lets rqlite
-// pick any voter. Asking to transfer to the current leader succeeds without
-// doing anything (rqlite itself answers 500 "cannot step down to the current
-// Leader"). Any node may be asked: followers forward to the leader.
+// TransferLeadership moves leadership to voter toID and waits until the asked
+// node reports toID as leader (bounded by ctx). An empty toID lets rqlite pick
+// any voter and waits for a leader other than the old one. Transferring to the
+// current leader succeeds without doing anything.
+//
+// rqlite's POST /leader has traps this method steps around (v8.43.4):
+//   - sent to the target node itself it answers 500 "cannot transfer
+//     leadership to itself", and sent to the current leader naming itself 500
+//     "cannot step down to the current Leader": so the request always goes to
+//     the leader's advertised API address, and the no-op case is decided here;
+//   - naming a non-voter it answers 200 and the leader steps down, so some
+//     voter wins an election: refused here instead;
+//   - without "wait" a follower answers 200 and does nothing; "wait" is sent.
 func (c *Client) TransferLeadership(ctx context.Context, toID string) error {
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	var leader *Node
+	for i := range nodes {
+		if nodes[i].Leader {
+			leader = &nodes[i]
+		}
+	}
 	if toID != "" {
-		if l, err := c.Leader(ctx); err == nil && l.ID == toID {
+		var target *Node
+		for i := range nodes {
+			if nodes[i].ID == toID {
+				target = &nodes[i]
+			}
+		}
+		switch {
+		case target == nil:
+			return fmt.Errorf("rqlite: transfer leadership: %q is not a member", toID)
+		case !target.Voter:
+			return fmt.Errorf("rqlite: transfer leadership: %q is a non-voter and cannot lead", toID)
+		case target.Leader:
 			return nil
 		}
+	}
+	if leader == nil || leader.APIAddr == "" {
+		return fmt.Errorf("rqlite: transfer leadership to %q: %w", toID, ErrNoLeader)
+	}
+	base, err := url.Parse(strings.TrimRight(leader.APIAddr, "/"))
+	if err != nil {
+		return fmt.Errorf("rqlite: transfer leadership: leader API address %q: %w", leader.APIAddr, err)
 	}
 	var body []byte
 	if toID != "" {
 		body, _ = json.Marshal(map[string]string{"id": toID})
 	}
-	q := c.withRedirect(nil)
-	if q != "" {
-		q = "wait&" + q
-	} else {
-		q = "wait"
+	resp, err := c.doAt(ctx, []*url.URL{base}, http.MethodPost, "/leader", "wait", body, "application/json")
+	if err != nil {
+		return err
 	}
-	_, err := c.call(ctx, http.MethodPost, "/leader", q, body, "application/json")
-	if err != nil && toID != "" && strings.Contains(err.Error(), "cannot step down to the current Leader") {
-		// Lost a race with another transfer or election that made toID leader.
-		return nil
+	if resp.status/100 != 2 {
+		if toID != "" && strings.Contains(string(resp.body), "cannot step down to the current Leader") {
+			// Lost a race with an election that made toID leader anyway.
+			return nil
+		}
+		return resp.httpError(http.MethodPost)
 	}
-	return err
+	for {
+		nodes, err := c.Nodes(ctx)
+		if err == nil {
+			for _, n := range nodes {
+				if n.Leader && (n.ID == toID || toID == "" && n.ID != leader.ID) {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rqlite: leadership transfer to %q accepted by %s but not observed: %w", toID, leader.ID, ctx.Err())
+		case <-time.After(confirmInterval):
+		}
+	}
 }
 
 // ReadyOptions selects a /readyz variant.
@@ -496,11 +567,11 @@ type ReadyOptions struct {
 	Timeout time.Duration
 }
 
-// Ready asks GET /readyz. A 2xx answer is ready; any other answer is not ready
-// and is returned as an *HTTPError carrying rqlite's check list, e.g.
-// "[+]node ok\n[+]leader does not exist" (v8.43.4 answers 503 for that; with
-// the leader unknown mid-election it can also answer 500 "leader address: …").
-// The body is returned in both cases.
+// Ready asks GET /readyz and returns the body, rqlite's check list. A 2xx
+// answer is ready; anything else is not and comes back as an *HTTPError too.
+// Without a leader v8.43.4 first answers 503 "[+]node ok\n[+]leader not
+// contactable: …" and, once the node forgets the leader, 500 "leader address:
+// leader not found", so callers must not tell 500 from 503.
 func (c *Client) Ready(ctx context.Context, opts ReadyOptions) (string, error) {
 	var flags []string
 	if opts.NoLeader {

@@ -95,17 +95,17 @@ func TestClientRedirectLoopIsBounded(t *testing.T) {
 
 func TestClientHTTPErrorCarriesURLStatusBody(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "stepdown: "+strings.Repeat("x", 2000), http.StatusInternalServerError)
+		http.Error(w, "remove: "+strings.Repeat("x", 2000), http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	err := rqlite.MustNew(rqlite.Options{URLs: []string{srv.URL}}).TransferLeadership(context.Background(), "")
+	err := rqlite.MustNew(rqlite.Options{URLs: []string{srv.URL + "/"}, Redirect: true}).Remove(context.Background(), "n1")
 	require.Error(t, err)
 	var he *rqlite.HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusInternalServerError, he.StatusCode)
-	assert.Equal(t, srv.URL+"/leader?wait", he.URL)
-	assert.Equal(t, "POST", he.Method)
-	assert.Contains(t, err.Error(), "HTTP 500: stepdown: xxx")
+	assert.Equal(t, srv.URL+"/remove?redirect", he.URL)
+	assert.Equal(t, "DELETE", he.Method)
+	assert.Contains(t, err.Error(), "HTTP 500: remove: xxx")
 	assert.Less(t, len(err.Error()), 700, "body must be an excerpt")
 }
 

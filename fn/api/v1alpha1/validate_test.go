@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const header = "apiVersion: rqlite.io/v1alpha1\nkind: RqliteSpec\nmetadata:\n  name: rqlite\n"
+const header = "apiVersion: rqlite.io/v1alpha1\nkind: RqliteSpec\nmetadata:\n  name: rqlite\n  namespace: db\n"
 
 // check decodes, defaults and validates like the pipeline does.
 func check(doc string) v1alpha1.Problems {
@@ -110,7 +110,6 @@ func TestAllProblemsAtOnce(t *testing.T) {
 }
 
 func TestWarningsDoNotBlock(t *testing.T) {
-	const header = header + "  namespace: db\n"
 	for _, tc := range []struct{ doc, path string }{
 		{header + "spec:\n  voters:\n    replicas: 4\n", "spec.voters.replicas"},
 		{header + "spec:\n  voters:\n    replicas: 2\n", "spec.voters.replicas"},
