@@ -73,7 +73,7 @@ func runKRM(stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ok, _ := krm.Process(rl)
-	out, err := rl.ToYAML()
+	out, err := krm.ToYAML(rl)
 	if err != nil {
 		fmt.Fprintf(stderr, "rqlite-fn: writing ResourceList: %v\n", err)
 		return 1

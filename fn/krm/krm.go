@@ -167,10 +167,7 @@ func problemResults(s specSource, ps v1alpha1.Problems) fn.Results {
 
 func toKubeObjects(objs []render.Object, s specSource) (fn.KubeObjects, error) {
 	out := make(fn.KubeObjects, 0, len(objs))
-	file := ""
-	if p := s.obj.PathAnnotation(); s.fromItems && p != "" {
-		file = path.Join(path.Dir(p), s.obj.GetName()+".generated.yaml")
-	}
+	file := generatedFile(s)
 	for i, o := range objs {
 		b, err := render.Encode(o)
 		if err != nil {
@@ -198,13 +195,30 @@ func toKubeObjects(objs []render.Object, s specSource) (fn.KubeObjects, error) {
 	return out, nil
 }
 
+// generatedFile is where a package's spec has its objects written: next to the spec. Specs that
+// arrive as the function config (kustomize, `kpt fn eval --fn-config`) have none.
+func generatedFile(s specSource) string {
+	if p := s.obj.PathAnnotation(); s.fromItems && p != "" {
+		return path.Join(path.Dir(p), s.obj.GetName()+".generated.yaml")
+	}
+	return ""
+}
+
 // upsert drops whatever an earlier run generated from the same specs (so a second render is
 // byte-identical and an object the spec no longer asks for disappears) and appends the new
 // objects. Items that no spec generated are left untouched, in their order.
 func upsert(items fn.KubeObjects, specs []specSource, generated fn.KubeObjects) fn.KubeObjects {
 	owners := map[string]bool{}
+	// files maps each file a spec's objects are written to (kpt) to that spec's name. An object
+	// in that file that the same spec generated is replaced even when its namespace no longer
+	// matches: after a change of the spec's namespace the old objects would otherwise stay, and
+	// kpt refuses the render because old and new objects claim the same file and index.
+	files := map[string]string{}
 	for _, s := range specs {
 		owners[s.obj.GetNamespace()+"/"+s.obj.GetName()] = true
+		if f := generatedFile(s); f != "" {
+			files[f] = s.obj.GetName()
+		}
 	}
 	newIDs := map[string]bool{}
 	for _, g := range generated {
@@ -212,7 +226,8 @@ func upsert(items fn.KubeObjects, specs []specSource, generated fn.KubeObjects) 
 	}
 	out := make(fn.KubeObjects, 0, len(items)+len(generated))
 	for _, it := range items {
-		if owner := it.GetAnnotation(model.AnnotationOwner); owner != "" && owners[it.GetNamespace()+"/"+owner] {
+		if owner := it.GetAnnotation(model.AnnotationOwner); owner != "" &&
+			(owners[it.GetNamespace()+"/"+owner] || files[it.PathAnnotation()] == owner) {
 			continue
 		}
 		if newIDs[id(it)] && !isSpec(it) {

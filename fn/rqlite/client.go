@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -399,8 +400,11 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 // ErrNoLeader is returned (wrapped) by Leader when no member is the leader.
 var ErrNoLeader = errors.New("no leader")
 
-// Leader returns the member reported as leader. Only reachable members can be
-// reported as leader, so a leader the asked node cannot reach yields ErrNoLeader.
+// Leader returns the member the asked node reports as leader. Only reachable
+// members can be reported as leader, so a leader the asked node cannot reach
+// yields ErrNoLeader. Right after an election the asked node may name no
+// leader or the previous one for up to a heartbeat; Status of the returned
+// node is the authoritative check.
 func (c *Client) Leader(ctx context.Context) (Node, error) {
 	nodes, err := c.Nodes(ctx)
 	if err != nil {
@@ -476,10 +480,12 @@ func hasID(nodes []Node, id string) bool {
 	return false
 }
 
-// TransferLeadership moves leadership to voter toID and waits until the asked
-// node reports toID as leader (bounded by ctx). An empty toID lets rqlite pick
+// TransferLeadership moves leadership to voter toID and waits until toID
+// itself reports being leader (bounded by ctx). An empty toID lets rqlite pick
 // any voter and waits for a leader other than the old one. Transferring to the
-// current leader succeeds without doing anything.
+// current leader succeeds without doing anything. Leadership claims are checked
+// with the claimed leader's own /status, since the asked node may still name
+// the previous leader for up to a heartbeat after an election.
 //
 // rqlite's POST /leader has traps this method steps around (v8.43.4):
 //   - sent to the target node itself it answers 500 "cannot transfer
@@ -487,45 +493,24 @@ func hasID(nodes []Node, id string) bool {
 //     "cannot step down to the current Leader": so the request always goes to
 //     the leader's advertised API address, and the no-op case is decided here;
 //   - naming a non-voter it answers 200 and the leader steps down, so some
-//     voter wins an election: refused here instead;
+//     voter wins an election: refused here instead, like unknown and
+//     unreachable targets;
 //   - without "wait" a follower answers 200 and does nothing; "wait" is sent.
 func (c *Client) TransferLeadership(ctx context.Context, toID string) error {
-	nodes, err := c.Nodes(ctx)
+	leader, target, err := c.verifiedLeader(ctx, toID)
 	if err != nil {
 		return err
 	}
-	var leader *Node
-	for i := range nodes {
-		if nodes[i].Leader {
-			leader = &nodes[i]
-		}
-	}
-	if toID != "" {
-		var target *Node
-		for i := range nodes {
-			if nodes[i].ID == toID {
-				target = &nodes[i]
-			}
-		}
-		switch {
-		case target == nil:
-			return fmt.Errorf("rqlite: transfer leadership: %q is not a member", toID)
-		case !target.Voter:
-			return fmt.Errorf("rqlite: transfer leadership: %q is a non-voter and cannot lead", toID)
-		case target.Leader:
-			return nil
-		}
-	}
-	if leader == nil || leader.APIAddr == "" {
-		return fmt.Errorf("rqlite: transfer leadership to %q: %w", toID, ErrNoLeader)
-	}
-	base, err := url.Parse(strings.TrimRight(leader.APIAddr, "/"))
-	if err != nil {
-		return fmt.Errorf("rqlite: transfer leadership: leader API address %q: %w", leader.APIAddr, err)
+	if toID != "" && leader.ID == toID {
+		return nil
 	}
 	var body []byte
 	if toID != "" {
 		body, _ = json.Marshal(map[string]string{"id": toID})
+	}
+	base, err := parseAPIAddr(leader.APIAddr)
+	if err != nil {
+		return err
 	}
 	resp, err := c.doAt(ctx, []*url.URL{base}, http.MethodPost, "/leader", "wait", body, "application/json")
 	if err != nil {
@@ -538,14 +523,15 @@ func (c *Client) TransferLeadership(ctx context.Context, toID string) error {
 		}
 		return resp.httpError(http.MethodPost)
 	}
+	// Confirm with the new leader itself: other nodes learn of it only on its
+	// first heartbeat and may name the old leader until then.
 	for {
-		nodes, err := c.Nodes(ctx)
-		if err == nil {
-			for _, n := range nodes {
-				if n.Leader && (n.ID == toID || toID == "" && n.ID != leader.ID) {
-					return nil
-				}
+		if toID != "" {
+			if st, err := c.statusAt(ctx, target.APIAddr); err == nil && st.RaftState == "Leader" {
+				return nil
 			}
+		} else if l, _, err := c.verifiedLeader(ctx, ""); err == nil && l.ID != leader.ID {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -553,6 +539,51 @@ func (c *Client) TransferLeadership(ctx context.Context, toID string) error {
 		case <-time.After(confirmInterval):
 		}
 	}
+}
+
+// verifiedLeader finds the leader and checks the claim with the leader itself,
+// since the asked node's view can lag behind an election. With toID set it also
+// validates the target and returns it.
+func (c *Client) verifiedLeader(ctx context.Context, toID string) (leader, target Node, err error) {
+	for {
+		nodes, err := c.Nodes(ctx)
+		if err != nil {
+			return Node{}, Node{}, err
+		}
+		if toID != "" {
+			i := slices.IndexFunc(nodes, func(n Node) bool { return n.ID == toID })
+			switch {
+			case i < 0:
+				return Node{}, Node{}, fmt.Errorf("rqlite: transfer leadership: %q is not a member", toID)
+			case !nodes[i].Voter:
+				return Node{}, Node{}, fmt.Errorf("rqlite: transfer leadership: %q is a non-voter and cannot lead", toID)
+			case !nodes[i].Reachable || nodes[i].APIAddr == "":
+				return Node{}, Node{}, fmt.Errorf("rqlite: transfer leadership: %q is unreachable: %s", toID, nodes[i].Error)
+			}
+			target = nodes[i]
+		}
+		var why error = ErrNoLeader
+		if i := slices.IndexFunc(nodes, func(n Node) bool { return n.Leader }); i >= 0 {
+			st, err := c.statusAt(ctx, nodes[i].APIAddr)
+			if err == nil && st.RaftState == "Leader" {
+				return nodes[i], target, nil
+			}
+			why = fmt.Errorf("%w: %s is named leader but says %q (%v)", ErrNoLeader, nodes[i].ID, st.RaftState, err)
+		}
+		select {
+		case <-ctx.Done():
+			return Node{}, Node{}, fmt.Errorf("rqlite: transfer leadership to %q: %w (%v)", toID, why, ctx.Err())
+		case <-time.After(confirmInterval):
+		}
+	}
+}
+
+func parseAPIAddr(addr string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(addr, "/"))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("rqlite: bad advertised API address %q", addr)
+	}
+	return u, nil
 }
 
 // ReadyOptions selects a /readyz variant.
@@ -608,6 +639,26 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	return decodeStatus(resp)
+}
+
+// statusAt reads GET /status of the node at an advertised API address.
+func (c *Client) statusAt(ctx context.Context, apiAddr string) (Status, error) {
+	base, err := parseAPIAddr(apiAddr)
+	if err != nil {
+		return Status{}, err
+	}
+	resp, err := c.doAt(ctx, []*url.URL{base}, http.MethodGet, "/status", "", nil, "")
+	if err != nil {
+		return Status{}, err
+	}
+	if resp.status/100 != 2 {
+		return Status{}, resp.httpError(http.MethodGet)
+	}
+	return decodeStatus(resp)
+}
+
+func decodeStatus(resp *response) (Status, error) {
 	var w struct {
 		Build struct {
 			Version string `json:"version"`
