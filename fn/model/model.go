@@ -26,7 +26,7 @@ const (
 	DataMount    = "/rqlite/file"
 	DataDir      = "/rqlite/file/data"
 	ConfigVolume = "config"
-	ConfigMount  = "/etc/rqlite"
+	ConfigMount  = "/rqlite/config"
 	TmpVolume    = "tmp"
 
 	ContainerName     = "rqlite"

@@ -306,7 +306,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 		}
 		if !strings.HasPrefix(m.MountPath, "/") {
 			ps.add(mp+".mountPath", fmt.Sprintf("%q is not an absolute path", m.MountPath), "write an absolute path")
-		} else if m.MountPath == "/rqlite" || strings.HasPrefix(m.MountPath, "/rqlite/") || m.MountPath == "/tmp" || strings.HasPrefix(m.MountPath, "/etc/rqlite") {
+		} else if m.MountPath == "/rqlite" || strings.HasPrefix(m.MountPath, "/rqlite/") || m.MountPath == "/tmp" {
 			ps.add(mp+".mountPath", fmt.Sprintf("%s is used by rqlite-krm", m.MountPath), "mount somewhere else, e.g. /extra/<name>")
 		}
 	}
