@@ -29,6 +29,17 @@ const (
 	ConfigMount  = "/rqlite/config"
 	TmpVolume    = "tmp"
 
+	NodeTLSVolume   = "node-tls"
+	NodeTLSMount    = "/rqlite/tls/node"
+	ClientTLSVolume = "client-tls"
+	ClientTLSMount  = "/rqlite/tls/client"
+	AuthVolume      = "auth"
+	AuthMount       = "/rqlite/auth"
+	UsersFile       = "users.json"
+	GCSVolume       = "gcs-credentials"
+	GCSMount        = "/rqlite/gcs"
+	GCSFile         = "credentials.json"
+
 	ContainerName     = "rqlite"
 	PeersInitName     = "install-peers"
 	RqlitedBinary     = "/bin/rqlited"
@@ -49,11 +60,15 @@ const (
 	KeyReadOnly        = "readonly-replicas"
 	KeyStaticPeers     = "static-peers"
 	KeyPeersJSON       = "peers.json"
+	KeyBackup          = "backup.json"
+	KeyRestore         = "restore.json"
 
 	EnvPodName         = "POD_NAME"
 	EnvPodNamespace    = "POD_NAMESPACE"
 	EnvBootstrapExpect = "RQLITE_BOOTSTRAP_EXPECT"
 	EnvStaticPeers     = "RQLITE_STATIC_PEERS"
+	EnvS3AccessKey     = "RQLITE_S3_ACCESS_KEY_ID"
+	EnvS3SecretKey     = "RQLITE_S3_SECRET_ACCESS_KEY"
 
 	// Annotation placed on every generated object: the spec that owns it, so a later run of the
 	// function replaces exactly what it generated before (kpt upsert) and nothing else.
@@ -204,12 +219,7 @@ func (c *Cluster) Peers() []Peer {
 
 // PeersJSON is peers.json as stored in the ConfigMap.
 func (c *Cluster) PeersJSON() string {
-	b, err := json.MarshalIndent(c.Peers(), "", "  ")
-	if err != nil {
-		// A slice of plain structs always encodes.
-		panic(err)
-	}
-	return string(b) + "\n"
+	return mustJSON(c.Peers())
 }
 
 // ConfigData is the ConfigMap data: everything that changes with scale or recovery.
@@ -222,13 +232,100 @@ func (c *Cluster) ConfigData() map[string]string {
 			ro = "autoscaled"
 		}
 	}
-	return map[string]string{
+	data := map[string]string{
 		KeyBootstrapExpect: strconv.Itoa(int(c.VoterCount())),
 		KeyVoters:          strconv.Itoa(int(c.VoterCount())),
 		KeyReadOnly:        ro,
 		KeyStaticPeers:     strconv.FormatBool(c.Spec.Spec.Recovery.StaticPeers),
 		KeyPeersJSON:       c.PeersJSON(),
 	}
+	if b := c.Spec.Spec.Backup; b != nil {
+		data[KeyBackup] = mustJSON(backupConfig{
+			Version: 1, Type: storageType(b), Interval: b.Interval, NoCompress: !*b.Compress,
+			Timestamp: b.Timestamp, Vacuum: b.Vacuum, Sub: storageSub(b),
+		})
+		if r := b.Restore; r != nil && r.Enabled {
+			data[KeyRestore] = mustJSON(restoreConfig{
+				Version: 1, Type: storageType(b), Timeout: r.Timeout, ContinueOnFailure: r.ContinueOnFailure, Sub: storageSub(b),
+			})
+		}
+	}
+	return data
+}
+
+// HTTPScheme is the scheme of rqlited's HTTP API.
+func (c *Cluster) HTTPScheme() string {
+	if t := c.Spec.Spec.TLS; t != nil && t.Client != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// The auto-backup and auto-restore files in the shape rqlited reads them. Credentials appear only
+// as $VARIABLES: rqlited expands them from its environment, which takes them from a Secret, so the
+// ConfigMap never holds a secret.
+type backupConfig struct {
+	Version    int    `json:"version"`
+	Type       string `json:"type"`
+	Interval   string `json:"interval"`
+	NoCompress bool   `json:"no_compress"`
+	Timestamp  bool   `json:"timestamp"`
+	Vacuum     bool   `json:"vacuum"`
+	Sub        any    `json:"sub"`
+}
+
+type restoreConfig struct {
+	Version           int    `json:"version"`
+	Type              string `json:"type"`
+	Timeout           string `json:"timeout"`
+	ContinueOnFailure bool   `json:"continue_on_failure"`
+	Sub               any    `json:"sub"`
+}
+
+type s3Sub struct {
+	Endpoint        string `json:"endpoint,omitempty"`
+	Region          string `json:"region"`
+	AccessKeyID     string `json:"access_key_id,omitempty"`
+	SecretAccessKey string `json:"secret_access_key,omitempty"`
+	Bucket          string `json:"bucket"`
+	Path            string `json:"path"`
+	ForcePathStyle  bool   `json:"force_path_style"`
+}
+
+type gcsSub struct {
+	Endpoint        string `json:"endpoint,omitempty"`
+	ProjectID       string `json:"project_id"`
+	Bucket          string `json:"bucket"`
+	Name            string `json:"name"`
+	CredentialsPath string `json:"credentials_path"`
+}
+
+func storageType(b *v1alpha1.BackupSpec) string {
+	if b.GCS != nil {
+		return "gcs"
+	}
+	return "s3"
+}
+
+func storageSub(b *v1alpha1.BackupSpec) any {
+	if g := b.GCS; g != nil {
+		return gcsSub{Endpoint: g.Endpoint, ProjectID: g.ProjectID, Bucket: g.Bucket, Name: g.Name, CredentialsPath: GCSMount + "/" + GCSFile}
+	}
+	s := b.S3
+	sub := s3Sub{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, Path: s.Path, ForcePathStyle: s.ForcePathStyle}
+	if s.AccessKeyID != nil {
+		sub.AccessKeyID, sub.SecretAccessKey = "$"+EnvS3AccessKey, "$"+EnvS3SecretKey
+	}
+	return sub
+}
+
+func mustJSON(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		// Plain structs of strings, bools and ints always encode.
+		panic(err)
+	}
+	return string(b) + "\n"
 }
 
 // MaxUnavailableVoters is how many voters may be down while a majority of the configuration stays

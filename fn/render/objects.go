@@ -13,9 +13,13 @@ import (
 // serviceAccount gives the pods an identity with no API access and no mounted token: rqlited
 // never talks to the Kubernetes API.
 func serviceAccount(c *model.Cluster) *corev1.ServiceAccount {
+	m := meta(c, c.ServiceAccount(), "")
+	for k, v := range c.Spec.Spec.ServiceAccount.Annotations {
+		m.Annotations[k] = v
+	}
 	return &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta:                   meta(c, c.ServiceAccount(), ""),
+		ObjectMeta:                   m,
 		AutomountServiceAccountToken: ptr(false),
 	}
 }
@@ -31,13 +35,13 @@ func configMap(c *model.Cluster) *corev1.ConfigMap {
 	}
 }
 
-func httpServicePort() corev1.ServicePort {
+func httpServicePort(c *model.Cluster) corev1.ServicePort {
 	return corev1.ServicePort{
 		Name:        model.HTTPPortName,
 		Port:        model.HTTPPort,
 		TargetPort:  intstr.FromString(model.HTTPPortName),
 		Protocol:    corev1.ProtocolTCP,
-		AppProtocol: ptr("http"),
+		AppProtocol: ptr(c.HTTPScheme()),
 	}
 }
 
@@ -54,7 +58,7 @@ func clientService(c *model.Cluster, p *model.Pool) *corev1.Service {
 		Spec: corev1.ServiceSpec{
 			Type:                     svc.Type,
 			Selector:                 c.Selector(p.Component),
-			Ports:                    []corev1.ServicePort{httpServicePort()},
+			Ports:                    []corev1.ServicePort{httpServicePort(c)},
 			LoadBalancerSourceRanges: svc.LoadBalancerSourceRanges,
 		},
 	}
@@ -78,7 +82,7 @@ func headlessService(c *model.Cluster, p *model.Pool) *corev1.Service {
 			ClusterIP:                corev1.ClusterIPNone,
 			PublishNotReadyAddresses: true,
 			Selector:                 c.Selector(p.Component),
-			Ports:                    []corev1.ServicePort{httpServicePort(), raft},
+			Ports:                    []corev1.ServicePort{httpServicePort(c), raft},
 		},
 	}
 }

@@ -96,20 +96,22 @@ func shrinkJob(c *model.Cluster) *batchv1.Job {
 			EnableServiceLinks:           ptr(false),
 			RestartPolicy:                corev1.RestartPolicyNever,
 			SecurityContext: &corev1.PodSecurityContext{
-				RunAsNonRoot:   ptr(true),
-				RunAsUser:      ptr(int64(65532)),
-				RunAsGroup:     ptr(int64(65532)),
+				RunAsNonRoot: ptr(true),
+				RunAsUser:    ptr(int64(65532)),
+				RunAsGroup:   ptr(int64(65532)),
+				// Secret files are group-readable only (0440); fsGroup makes the Job's group own them.
+				FSGroup:        ptr(int64(65532)),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			ImagePullSecrets: c.Spec.Spec.ImagePullSecrets,
+			Volumes:          shrinkVolumes(c),
 			Containers: []corev1.Container{{
 				Name:            model.ComponentShrink,
 				Image:           c.Spec.Spec.Shrink.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Args:            ShrinkArgs(c),
-				Env: []corev1.EnvVar{
-					{Name: model.EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-				},
+				Env:             shrinkEnv(c),
+				VolumeMounts:    shrinkMounts(c),
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{
 						corev1.ResourceCPU:              resource.MustParse("50m"),
@@ -149,12 +151,55 @@ func shrinkJob(c *model.Cluster) *batchv1.Job {
 // ShrinkArgs are the Job's arguments to `rqlite-fn shrink`: everything it needs to find the
 // cluster from inside the namespace.
 func ShrinkArgs(c *model.Cluster) []string {
-	return []string{
+	args := []string{
 		"shrink",
 		"--namespace=$(" + model.EnvPodNamespace + ")",
 		"--statefulset=" + c.Voters.StatefulSet,
 		fmt.Sprintf("--target=%d", c.VoterCount()),
-		fmt.Sprintf("--rqlite-url=http://%s:%d", c.Voters.Client, model.HTTPPort),
+		fmt.Sprintf("--rqlite-url=%s://%s:%d", c.HTTPScheme(), c.Voters.Client, model.HTTPPort),
 		fmt.Sprintf("--headless=%s", c.Voters.Headless),
 	}
+	if t := c.Spec.Spec.TLS; t != nil && t.Client != nil {
+		args = append(args, "--ca-file="+model.ClientTLSMount+"/ca.crt")
+		if t.Client.VerifyClient {
+			args = append(args, "--cert-file="+model.ClientTLSMount+"/tls.crt", "--key-file="+model.ClientTLSMount+"/tls.key")
+		}
+	}
+	if a := c.Spec.Spec.Auth; a != nil && a.ShrinkUser != nil {
+		args = append(args, "--username="+a.ShrinkUser.Username)
+	}
+	return args
+}
+
+// EnvShrinkPassword carries the shrink user's password from its Secret: a reference in the pod
+// spec, never the value.
+const EnvShrinkPassword = "RQLITE_PASSWORD"
+
+func shrinkEnv(c *model.Cluster) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: model.EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+	}
+	if a := c.Spec.Spec.Auth; a != nil && a.ShrinkUser != nil {
+		env = append(env, secretEnv(EnvShrinkPassword, a.ShrinkUser.PasswordSecret))
+	}
+	return env
+}
+
+func shrinkVolumes(c *model.Cluster) []corev1.Volume {
+	t := c.Spec.Spec.TLS
+	if t == nil || t.Client == nil {
+		return nil
+	}
+	items := []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}
+	if t.Client.VerifyClient {
+		items = tlsItems()
+	}
+	return []corev1.Volume{secretVolume(model.ClientTLSVolume, t.Client.SecretName, items...)}
+}
+
+func shrinkMounts(c *model.Cluster) []corev1.VolumeMount {
+	if len(shrinkVolumes(c)) == 0 {
+		return nil
+	}
+	return []corev1.VolumeMount{{Name: model.ClientTLSVolume, MountPath: model.ClientTLSMount, ReadOnly: true}}
 }

@@ -98,12 +98,13 @@ func podTemplate(c *model.Cluster, p *model.Pool) corev1.PodTemplateSpec {
 		PriorityClassName:         sch.PriorityClassName,
 		Affinity:                  affinity(c, p),
 		TopologySpreadConstraints: topologySpread(c, p),
-		Containers:                []corev1.Container{rqliteContainer(c, p)},
+		Containers:                append([]corev1.Container{rqliteContainer(c, p)}, p.Spec.ExtraContainers...),
 		Volumes:                   volumes(c, p),
 	}
 	if !p.ReadOnly {
 		pod.InitContainers = []corev1.Container{peersInitContainer(c)}
 	}
+	pod.InitContainers = append(pod.InitContainers, p.Spec.ExtraInitContainers...)
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
 		Spec:       pod,
@@ -136,8 +137,50 @@ func Args(c *model.Cluster, p *model.Pool) []string {
 			"-raft-shutdown-stepdown",
 		)
 	}
+	args = append(args, featureArgs(c, p)...)
 	args = append(args, p.Spec.ExtraArgs...)
 	return append(args, model.DataDir)
+}
+
+// featureArgs are the flags of the optional features: TLS, authentication and backups.
+func featureArgs(c *model.Cluster, p *model.Pool) []string {
+	spec := &c.Spec.Spec
+	var args []string
+	if t := spec.TLS; t != nil && t.Node != nil {
+		args = append(args,
+			"-node-cert="+model.NodeTLSMount+"/tls.crt",
+			"-node-key="+model.NodeTLSMount+"/tls.key",
+			"-node-ca-cert="+model.NodeTLSMount+"/ca.crt",
+			// Every node presents the same certificate, which names the voters' headless Service,
+			// so one name verifies any peer whatever address it was dialled on.
+			"-node-verify-server-name="+c.Voters.Headless,
+		)
+		if t.Node.VerifyClient {
+			args = append(args, "-node-verify-client")
+		}
+	}
+	if t := spec.TLS; t != nil && t.Client != nil {
+		args = append(args,
+			"-http-cert="+model.ClientTLSMount+"/tls.crt",
+			"-http-key="+model.ClientTLSMount+"/tls.key",
+			"-http-ca-cert="+model.ClientTLSMount+"/ca.crt",
+		)
+		if t.Client.VerifyClient {
+			args = append(args, "-http-verify-client")
+		}
+	}
+	if a := spec.Auth; a != nil {
+		args = append(args, "-auth="+model.AuthMount+"/"+model.UsersFile, "-join-as="+a.JoinAs)
+	}
+	// Backups run on the leader, which is always a voter; restores seed a new cluster's voters and
+	// read-only nodes receive the data through Raft.
+	if b := spec.Backup; b != nil && !p.ReadOnly {
+		args = append(args, "-auto-backup="+model.ConfigMount+"/"+model.KeyBackup)
+		if b.Restore != nil && b.Restore.Enabled {
+			args = append(args, "-auto-restore="+model.ConfigMount+"/"+model.KeyRestore)
+		}
+	}
+	return args
 }
 
 func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
@@ -148,11 +191,20 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 	}
 	if !p.ReadOnly {
 		env = append(env, configEnv(c, model.EnvBootstrapExpect, model.KeyBootstrapExpect))
+		if b := spec.Backup; b != nil && b.S3 != nil && b.S3.AccessKeyID != nil {
+			env = append(env, secretEnv(model.EnvS3AccessKey, *b.S3.AccessKeyID), secretEnv(model.EnvS3SecretKey, *b.S3.SecretAccessKey))
+		}
 	}
 	env = append(env, p.Spec.ExtraEnv...)
 	mounts := []corev1.VolumeMount{
 		{Name: model.DataVolume, MountPath: model.DataMount},
 		{Name: model.TmpVolume, MountPath: "/tmp"},
+	}
+	if !p.ReadOnly && spec.Backup != nil {
+		mounts = append(mounts, corev1.VolumeMount{Name: model.ConfigVolume, MountPath: model.ConfigMount, ReadOnly: true})
+	}
+	for _, v := range featureVolumes(c, p) {
+		mounts = append(mounts, corev1.VolumeMount{Name: v.vol.Name, MountPath: v.mount, ReadOnly: true})
 	}
 	mounts = append(mounts, p.Spec.ExtraVolumeMounts...)
 	return corev1.Container{
@@ -168,9 +220,9 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 		Env:             env,
 		Resources:       *p.Spec.Resources,
 		VolumeMounts:    mounts,
-		StartupProbe:    probe(StartupPath, 5, 2, 60, p.Spec.Probes.Startup),
-		ReadinessProbe:  probe(ReadinessPath, 5, 3, 3, p.Spec.Probes.Readiness),
-		LivenessProbe:   probe(LivenessPath, 10, 5, 6, p.Spec.Probes.Liveness),
+		StartupProbe:    probe(c, StartupPath, 5, 2, 60, p.Spec.Probes.Startup),
+		ReadinessProbe:  probe(c, ReadinessPath, 5, 3, 3, p.Spec.Probes.Readiness),
+		LivenessProbe:   probe(c, LivenessPath, 10, 5, 6, p.Spec.Probes.Liveness),
 		SecurityContext: restrictedContainer(),
 		Lifecycle: &corev1.Lifecycle{
 			PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: preStopSleep}},
@@ -189,13 +241,22 @@ const (
 	StartupPath   = "/readyz?noleader"
 )
 
-func probe(path string, period, timeout, failures int32, o *v1alpha1.ProbeOverride) *corev1.Probe {
+func probe(c *model.Cluster, path string, period, timeout, failures int32, o *v1alpha1.ProbeOverride) *corev1.Probe {
+	handler := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path:   path,
+		Port:   intstr.FromString(model.HTTPPortName),
+		Scheme: corev1.URISchemeHTTP,
+	}}
+	if t := c.Spec.Spec.TLS; t != nil && t.Client != nil {
+		// The kubelet does not verify a probe's certificate, so HTTPS needs nothing more; but it
+		// cannot present a client certificate, so with client mTLS only a TCP check is possible.
+		handler.HTTPGet.Scheme = corev1.URISchemeHTTPS
+		if t.Client.VerifyClient {
+			handler = corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(model.HTTPPortName)}}
+		}
+	}
 	pr := &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path:   path,
-			Port:   intstr.FromString(model.HTTPPortName),
-			Scheme: corev1.URISchemeHTTP,
-		}},
+		ProbeHandler:     handler,
 		PeriodSeconds:    period,
 		TimeoutSeconds:   timeout,
 		FailureThreshold: failures,
@@ -261,6 +322,51 @@ func peersInitContainer(c *model.Cluster) corev1.Container {
 	}
 }
 
+func secretEnv(name string, ref v1alpha1.SecretKeyRef) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name},
+		Key:                  ref.Key,
+	}}}
+}
+
+// featureVolume is a Secret volume of an optional feature and where rqlited reads it.
+type featureVolume struct {
+	vol   corev1.Volume
+	mount string
+}
+
+// secretFileMode lets the pod's group (fsGroup) read the files and nobody else.
+const secretFileMode int32 = 0o440
+
+func secretVolume(name, secret string, items ...corev1.KeyToPath) corev1.Volume {
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: secret, Items: items, DefaultMode: ptr(secretFileMode),
+	}}}
+}
+
+func tlsItems() []corev1.KeyToPath {
+	return []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}, {Key: "ca.crt", Path: "ca.crt"}}
+}
+
+func featureVolumes(c *model.Cluster, p *model.Pool) []featureVolume {
+	spec := &c.Spec.Spec
+	var vs []featureVolume
+	if t := spec.TLS; t != nil && t.Node != nil {
+		vs = append(vs, featureVolume{secretVolume(model.NodeTLSVolume, t.Node.SecretName, tlsItems()...), model.NodeTLSMount})
+	}
+	if t := spec.TLS; t != nil && t.Client != nil {
+		vs = append(vs, featureVolume{secretVolume(model.ClientTLSVolume, t.Client.SecretName, tlsItems()...), model.ClientTLSMount})
+	}
+	if a := spec.Auth; a != nil {
+		vs = append(vs, featureVolume{secretVolume(model.AuthVolume, a.UsersSecret.Name, corev1.KeyToPath{Key: a.UsersSecret.Key, Path: model.UsersFile}), model.AuthMount})
+	}
+	if b := spec.Backup; b != nil && b.GCS != nil && !p.ReadOnly {
+		g := b.GCS.CredentialsSecret
+		vs = append(vs, featureVolume{secretVolume(model.GCSVolume, g.Name, corev1.KeyToPath{Key: g.Key, Path: model.GCSFile}), model.GCSMount})
+	}
+	return vs
+}
+
 func configEnv(c *model.Cluster, name, key string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: c.ConfigMap()},
@@ -284,11 +390,21 @@ func volumes(c *model.Cluster, p *model.Pool) []corev1.Volume {
 		{Name: model.TmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmp}}},
 	}
 	if !p.ReadOnly {
+		items := []corev1.KeyToPath{{Key: model.KeyPeersJSON, Path: model.KeyPeersJSON}}
+		if b := c.Spec.Spec.Backup; b != nil {
+			items = append(items, corev1.KeyToPath{Key: model.KeyBackup, Path: model.KeyBackup})
+			if b.Restore != nil && b.Restore.Enabled {
+				items = append(items, corev1.KeyToPath{Key: model.KeyRestore, Path: model.KeyRestore})
+			}
+		}
 		vs = append(vs, corev1.Volume{Name: model.ConfigVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: c.ConfigMap()},
-			Items:                []corev1.KeyToPath{{Key: model.KeyPeersJSON, Path: model.KeyPeersJSON}},
+			Items:                items,
 			DefaultMode:          ptr(int32(0o444)),
 		}}})
+	}
+	for _, f := range featureVolumes(c, p) {
+		vs = append(vs, f.vol)
 	}
 	return append(vs, p.Spec.ExtraVolumes...)
 }

@@ -77,7 +77,68 @@ func Default(in *RqliteSpec) *RqliteSpec {
 	if c.Shrink.Image == "" {
 		c.Shrink.Image = DefaultShrinkImage
 	}
+	if t := c.TLS; t != nil {
+		defaultTLS(t.Node, s.Metadata.Name+"-node-tls")
+		defaultTLS(t.Client, s.Metadata.Name+"-client-tls")
+	}
+	if a := c.Auth; a != nil {
+		defaultKey(&a.UsersSecret, "users.json")
+		if a.ShrinkUser != nil {
+			defaultKey(&a.ShrinkUser.PasswordSecret, "password")
+		}
+	}
+	if b := c.Backup; b != nil {
+		if b.Interval == "" {
+			b.Interval = DefaultBackupInterval
+		}
+		if b.Compress == nil {
+			b.Compress = ptr(true)
+		}
+		if s3 := b.S3; s3 != nil {
+			if s3.AccessKeyID != nil {
+				defaultKey(s3.AccessKeyID, "access-key-id")
+			}
+			if s3.SecretAccessKey != nil {
+				defaultKey(s3.SecretAccessKey, "secret-access-key")
+			}
+		}
+		if g := b.GCS; g != nil {
+			defaultKey(&g.CredentialsSecret, "credentials.json")
+		}
+		if r := b.Restore; r != nil && r.Timeout == "" {
+			r.Timeout = DefaultRestoreTimeout
+		}
+	}
 	return s
+}
+
+// Defaults of the optional features.
+const (
+	DefaultBackupInterval = "1h"
+	DefaultRestoreTimeout = "5m"
+)
+
+func defaultTLS(t *TLSConfig, secret string) {
+	if t == nil {
+		return
+	}
+	if t.SecretName == "" && t.CertManager != nil {
+		t.SecretName = secret
+	}
+	if cm := t.CertManager; cm != nil {
+		if cm.IssuerRef.Kind == "" {
+			cm.IssuerRef.Kind = "Issuer"
+		}
+		if cm.IssuerRef.Group == "" {
+			cm.IssuerRef.Group = "cert-manager.io"
+		}
+	}
+}
+
+func defaultKey(r *SecretKeyRef, key string) {
+	if r.Key == "" {
+		r.Key = key
+	}
 }
 
 func defaultPool(p *Pool) {

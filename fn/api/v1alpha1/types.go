@@ -65,6 +65,134 @@ type ClusterSpec struct {
 	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitempty"`
 	// Shrink configures the Job that removes voters safely when spec.voters.replicas goes down.
 	Shrink ShrinkSpec `json:"shrink,omitempty"`
+	// TLS encrypts node-to-node (Raft) and client (HTTP API) traffic.
+	TLS *TLSSpec `json:"tls,omitempty"`
+	// Auth turns on rqlite's authentication from a users file kept in a Secret.
+	Auth *AuthSpec `json:"auth,omitempty"`
+	// Backup uploads the database to object storage at an interval, and can restore from it.
+	Backup *BackupSpec `json:"backup,omitempty"`
+	// ServiceAccount configures the pods' ServiceAccount (e.g. workload identity annotations).
+	ServiceAccount ServiceAccountSpec `json:"serviceAccount,omitempty"`
+}
+
+// ServiceAccountSpec configures the rqlite pods' ServiceAccount.
+type ServiceAccountSpec struct {
+	// Annotations, e.g. eks.amazonaws.com/role-arn for S3 backups through IAM roles for service accounts.
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// TLSSpec configures TLS for the two listeners of rqlited.
+type TLSSpec struct {
+	// Node secures Raft and cluster traffic between nodes.
+	Node *TLSConfig `json:"node,omitempty"`
+	// Client secures the HTTP API (clients, probes, the shrink Job).
+	Client *TLSConfig `json:"client,omitempty"`
+}
+
+// TLSConfig names where a certificate comes from. The Secret has the kubernetes.io/tls keys
+// tls.crt and tls.key plus ca.crt (cert-manager writes all three).
+type TLSConfig struct {
+	// SecretName of an existing kubernetes.io/tls Secret; with certManager, the Secret the
+	// Certificate writes (default <name>-node-tls or <name>-client-tls).
+	SecretName string `json:"secretName,omitempty"`
+	// CertManager renders a cert-manager Certificate covering every pod and Service name.
+	CertManager *CertManager `json:"certManager,omitempty"`
+	// VerifyClient requires peers (node) or clients (client) to present a certificate signed by
+	// ca.crt: mutual TLS.
+	VerifyClient bool `json:"verifyClient,omitempty"`
+}
+
+// CertManager configures the rendered cert-manager Certificate.
+type CertManager struct {
+	IssuerRef IssuerRef `json:"issuerRef"`
+	// Duration and RenewBefore are Go durations, e.g. 2160h.
+	Duration    string `json:"duration,omitempty"`
+	RenewBefore string `json:"renewBefore,omitempty"`
+}
+
+// IssuerRef points at a cert-manager Issuer or ClusterIssuer.
+type IssuerRef struct {
+	Name string `json:"name"`
+	// Kind is Issuer (default) or ClusterIssuer.
+	Kind  string `json:"kind,omitempty"`
+	Group string `json:"group,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the cluster's namespace.
+type SecretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key,omitempty"`
+}
+
+// AuthSpec configures rqlite authentication. Credentials are only ever referenced: the function
+// never generates or inlines a password, so renders stay deterministic and secret-free.
+type AuthSpec struct {
+	// UsersSecret holds rqlite's users file (default key users.json). It must grant the "ready"
+	// permission to the anonymous user "*" so kubelet probes, which cannot carry credentials
+	// without writing them into the pod spec, can read readiness.
+	UsersSecret SecretKeyRef `json:"usersSecret"`
+	// JoinAs is the user nodes join the cluster as (needs the join and join-read-only permissions).
+	JoinAs string `json:"joinAs"`
+	// ShrinkUser is the user the shrink Job acts as (needs remove, status and leader-ops).
+	ShrinkUser *Credentials `json:"shrinkUser,omitempty"`
+}
+
+// Credentials are a user name and a password kept in a Secret.
+type Credentials struct {
+	Username       string       `json:"username"`
+	PasswordSecret SecretKeyRef `json:"passwordSecret"`
+}
+
+// BackupSpec configures rqlite's automatic backups (run by the leader) and restore.
+type BackupSpec struct {
+	// Interval between backups, a Go duration; default 1h.
+	Interval string `json:"interval,omitempty"`
+	// Vacuum the copy before upload (smaller, slower).
+	Vacuum bool `json:"vacuum,omitempty"`
+	// Compress the upload with gzip; default true.
+	Compress *bool `json:"compress,omitempty"`
+	// Timestamp prefixes each upload's name with its time instead of overwriting one object.
+	Timestamp bool `json:"timestamp,omitempty"`
+	// Exactly one storage: S3 (or S3-compatible) or GCS.
+	S3  *S3Storage  `json:"s3,omitempty"`
+	GCS *GCSStorage `json:"gcs,omitempty"`
+	// Restore loads the latest backup into a node that starts with no data.
+	Restore *RestoreSpec `json:"restore,omitempty"`
+}
+
+// S3Storage is an S3 or S3-compatible bucket.
+type S3Storage struct {
+	Bucket string `json:"bucket"`
+	// Path is the object key, e.g. backups/rqlite.sqlite.gz.
+	Path   string `json:"path"`
+	Region string `json:"region"`
+	// Endpoint for S3-compatible stores (MinIO, Ceph, …); empty means AWS.
+	Endpoint       string `json:"endpoint,omitempty"`
+	ForcePathStyle bool   `json:"forcePathStyle,omitempty"`
+	// AccessKeyID and SecretAccessKey reference a Secret; leave both out to use the pod's
+	// workload identity (IAM roles for service accounts: see spec.serviceAccount.annotations).
+	AccessKeyID     *SecretKeyRef `json:"accessKeyID,omitempty"`
+	SecretAccessKey *SecretKeyRef `json:"secretAccessKey,omitempty"`
+}
+
+// GCSStorage is a Google Cloud Storage bucket. rqlite authenticates with a service account key
+// file, mounted from a Secret.
+type GCSStorage struct {
+	Bucket    string `json:"bucket"`
+	Name      string `json:"name"`
+	ProjectID string `json:"projectID"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	// CredentialsSecret holds the service account key JSON (default key credentials.json).
+	CredentialsSecret SecretKeyRef `json:"credentialsSecret"`
+}
+
+// RestoreSpec configures rqlite's automatic restore from the backup location.
+type RestoreSpec struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// Timeout for the download, a Go duration; default 5m.
+	Timeout string `json:"timeout,omitempty"`
+	// ContinueOnFailure starts the node empty when the restore fails instead of exiting.
+	ContinueOnFailure bool `json:"continueOnFailure,omitempty"`
 }
 
 // VoterPool is the voting membership of the cluster.
@@ -105,6 +233,9 @@ type Pool struct {
 	ExtraVolumeMounts []corev1.VolumeMount `json:"extraVolumeMounts,omitempty"`
 	PodLabels         map[string]string    `json:"podLabels,omitempty"`
 	PodAnnotations    map[string]string    `json:"podAnnotations,omitempty"`
+	// ExtraContainers run beside rqlited (sidecars); ExtraInitContainers before it.
+	ExtraContainers     []corev1.Container `json:"extraContainers,omitempty"`
+	ExtraInitContainers []corev1.Container `json:"extraInitContainers,omitempty"`
 }
 
 // Scheduling places a pool's pods.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
@@ -49,10 +50,10 @@ var UnsupportedFlags = map[string]string{
 }
 
 // ReservedVolumes are the pod volumes the function renders itself.
-var ReservedVolumes = []string{"data", "tmp", "config"}
+var ReservedVolumes = []string{"data", "tmp", "config", "node-tls", "client-tls", "auth", "gcs-credentials"}
 
 // ReservedEnv are the environment variables the function renders itself.
-var ReservedEnv = []string{"POD_NAME", "POD_NAMESPACE", "RQLITE_BOOTSTRAP_EXPECT", "RQLITE_STATIC_PEERS"}
+var ReservedEnv = []string{"POD_NAME", "POD_NAMESPACE", "RQLITE_BOOTSTRAP_EXPECT", "RQLITE_STATIC_PEERS", "RQLITE_S3_ACCESS_KEY_ID", "RQLITE_S3_SECRET_ACCESS_KEY"}
 
 // Validate checks a defaulted spec and returns every problem, errors and warnings, at once.
 func Validate(s *RqliteSpec) Problems {
@@ -147,6 +148,10 @@ func Validate(s *RqliteSpec) Problems {
 		ps.add("spec.networkPolicy.clientFrom", "has no effect while spec.networkPolicy.enabled is false", "remove clientFrom or enable the policy")
 	}
 	validateImage(&ps, "spec.shrink.image", c.Shrink.Image)
+	validateTLS(&ps, s)
+	validateAuth(&ps, c)
+	validateBackup(&ps, c.Backup)
+	validateAnnotations(&ps, "spec.serviceAccount.annotations", c.ServiceAccount.Annotations)
 	if *c.Shrink.Enabled && s.Metadata.Namespace == "" {
 		ps.warn("metadata.namespace", "the voter shrink Job's RoleBinding must name its ServiceAccount's namespace; without one it names \"default\", which only kustomize's namespace transformer rewrites",
 			"set metadata.namespace (or kustomize `namespace:` in the kustomization that produces the spec)")
@@ -310,6 +315,24 @@ func validatePool(ps *Problems, path string, p *Pool) {
 			ps.add(mp+".mountPath", fmt.Sprintf("%s is used by rqlite-krm", m.MountPath), "mount somewhere else, e.g. /extra/<name>")
 		}
 	}
+	containers := map[string]bool{"rqlite": true, "install-peers": true}
+	for _, list := range []struct {
+		field string
+		cs    []corev1.Container
+	}{{"extraInitContainers", p.ExtraInitContainers}, {"extraContainers", p.ExtraContainers}} {
+		for i, ctr := range list.cs {
+			cp := fmt.Sprintf("%s.%s[%d]", path, list.field, i)
+			if errs := validation.IsDNS1123Label(ctr.Name); len(errs) > 0 {
+				ps.add(cp+".name", fmt.Sprintf("%q is not a valid container name", ctr.Name), "write lower-case letters, digits and '-'")
+			} else if containers[ctr.Name] {
+				ps.add(cp+".name", fmt.Sprintf("container %q is already defined", ctr.Name), "choose another name")
+			}
+			containers[ctr.Name] = true
+			if ctr.Image == "" {
+				ps.add(cp+".image", "is required", "name the container's image")
+			}
+		}
+	}
 	for _, k := range sortedKeys(p.PodLabels) {
 		validateLabel(ps, path+".podLabels", k, p.PodLabels[k])
 		if strings.HasPrefix(k, "app.kubernetes.io/") {
@@ -379,4 +402,137 @@ func dns1123Subdomain(ps *Problems, path, v string) {
 	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
 		ps.add(path, fmt.Sprintf("%q is not a valid name: %s", v, strings.Join(errs, "; ")), "write lower-case letters, digits, '-' and '.'")
 	}
+}
+
+func validateTLS(ps *Problems, s *RqliteSpec) {
+	t := s.Spec.TLS
+	if t == nil {
+		return
+	}
+	if t.Node == nil && t.Client == nil {
+		ps.add("spec.tls", "neither node nor client TLS is configured", "set spec.tls.node and/or spec.tls.client, or remove spec.tls")
+	}
+	for _, side := range []struct {
+		name string
+		cfg  *TLSConfig
+	}{{"node", t.Node}, {"client", t.Client}} {
+		cfg := side.cfg
+		if cfg == nil {
+			continue
+		}
+		path := "spec.tls." + side.name
+		if cfg.SecretName == "" {
+			ps.add(path, "no certificate source", "set secretName (an existing kubernetes.io/tls Secret with ca.crt) or certManager")
+		} else {
+			dns1123Subdomain(ps, path+".secretName", cfg.SecretName)
+		}
+		if cm := cfg.CertManager; cm != nil {
+			if cm.IssuerRef.Name == "" {
+				ps.add(path+".certManager.issuerRef.name", "the issuer is required", "name a cert-manager Issuer or ClusterIssuer")
+			}
+			if k := cm.IssuerRef.Kind; k != "Issuer" && k != "ClusterIssuer" {
+				ps.add(path+".certManager.issuerRef.kind", fmt.Sprintf("unknown issuer kind %q", k), "write Issuer or ClusterIssuer")
+			}
+			d := checkDuration(ps, path+".certManager.duration", cm.Duration)
+			r := checkDuration(ps, path+".certManager.renewBefore", cm.RenewBefore)
+			if d > 0 && r > 0 && r >= d {
+				ps.add(path+".certManager.renewBefore", fmt.Sprintf("%s is not shorter than the duration %s", cm.RenewBefore, cm.Duration), "renew well before the certificate expires, e.g. a third of its duration")
+			}
+			if s.Metadata.Namespace == "" {
+				ps.warn(path+".certManager", "without metadata.namespace the certificate cannot name the pods' fully qualified DNS names", "set metadata.namespace")
+			}
+		}
+	}
+	if t.Client != nil && t.Client.VerifyClient {
+		ps.warn("spec.tls.client.verifyClient", "kubelet probes cannot present a client certificate, so probes fall back to TCP checks and readiness no longer waits for a node to catch up",
+			"prefer spec.auth for client authentication, or accept TCP probes")
+	}
+}
+
+func validateAuth(ps *Problems, c *ClusterSpec) {
+	a := c.Auth
+	if a == nil {
+		return
+	}
+	checkSecretKey(ps, "spec.auth.usersSecret", a.UsersSecret)
+	if a.JoinAs == "" {
+		ps.add("spec.auth.joinAs", "nodes of an authenticated cluster must join as a user", "name a user of the users file with the join and join-read-only permissions")
+	}
+	if a.ShrinkUser == nil {
+		if *c.Shrink.Enabled {
+			ps.add("spec.auth.shrinkUser", "the shrink Job needs credentials to remove voters", "set username and passwordSecret of a user with remove, status and leader-ops permissions (or spec.shrink.enabled: false)")
+		}
+		return
+	}
+	if a.ShrinkUser.Username == "" {
+		ps.add("spec.auth.shrinkUser.username", "is required", "name a user with remove, status and leader-ops permissions")
+	}
+	checkSecretKey(ps, "spec.auth.shrinkUser.passwordSecret", a.ShrinkUser.PasswordSecret)
+}
+
+func validateBackup(ps *Problems, b *BackupSpec) {
+	if b == nil {
+		return
+	}
+	const path = "spec.backup"
+	if d := checkDuration(ps, path+".interval", b.Interval); d < 0 || (d > 0 && d < time.Second) {
+		ps.add(path+".interval", fmt.Sprintf("%s is too short", b.Interval), "write e.g. 1h or 15m")
+	}
+	switch {
+	case b.S3 != nil && b.GCS != nil:
+		ps.add(path, "s3 and gcs are mutually exclusive", "keep one storage")
+	case b.S3 == nil && b.GCS == nil:
+		ps.add(path, "no storage configured", "set spec.backup.s3 or spec.backup.gcs")
+	}
+	if s3 := b.S3; s3 != nil {
+		for _, f := range []struct{ name, v string }{{"bucket", s3.Bucket}, {"path", s3.Path}, {"region", s3.Region}} {
+			if f.v == "" {
+				ps.add(path+".s3."+f.name, "is required", "")
+			}
+		}
+		if (s3.AccessKeyID == nil) != (s3.SecretAccessKey == nil) {
+			ps.add(path+".s3", "accessKeyID and secretAccessKey go together", "set both, or neither to use the pod's workload identity")
+		}
+		if s3.AccessKeyID != nil {
+			checkSecretKey(ps, path+".s3.accessKeyID", *s3.AccessKeyID)
+		}
+		if s3.SecretAccessKey != nil {
+			checkSecretKey(ps, path+".s3.secretAccessKey", *s3.SecretAccessKey)
+		}
+	}
+	if g := b.GCS; g != nil {
+		for _, f := range []struct{ name, v string }{{"bucket", g.Bucket}, {"name", g.Name}, {"projectID", g.ProjectID}} {
+			if f.v == "" {
+				ps.add(path+".gcs."+f.name, "is required", "")
+			}
+		}
+		checkSecretKey(ps, path+".gcs.credentialsSecret", g.CredentialsSecret)
+	}
+	if r := b.Restore; r != nil {
+		checkDuration(ps, path+".restore.timeout", r.Timeout)
+	}
+}
+
+func checkSecretKey(ps *Problems, path string, r SecretKeyRef) {
+	if r.Name == "" {
+		ps.add(path+".name", "the Secret name is required", "name a Secret in the cluster's namespace")
+	} else {
+		dns1123Subdomain(ps, path+".name", r.Name)
+	}
+	if errs := validation.IsConfigMapKey(r.Key); len(errs) > 0 {
+		ps.add(path+".key", fmt.Sprintf("%q is not a valid Secret key", r.Key), "write letters, digits, '-', '_' and '.'")
+	}
+}
+
+// checkDuration parses an optional Go duration; it returns 0 for empty and -1 for invalid.
+func checkDuration(ps *Problems, path, v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		ps.add(path, fmt.Sprintf("%q is not a positive duration", v), "write a Go duration such as 90m, 1h or 2160h")
+		return -1
+	}
+	return d
 }
