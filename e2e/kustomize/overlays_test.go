@@ -40,7 +40,7 @@ func (c overlayCase) wantKinds() map[string]int {
 	// shrink Job the function renders for every cluster.
 	k := map[string]int{
 		"ServiceAccount": 2, "ConfigMap": 1, "Service": 2, "StatefulSet": 1, "PodDisruptionBudget": 1,
-		"NetworkPolicy": 1, "Role": 1, "RoleBinding": 1, "Job": 1,
+		"NetworkPolicy": 2, "Role": 1, "RoleBinding": 1, "Job": 1,
 	}
 	if c.readOnly {
 		k["Service"], k["StatefulSet"], k["PodDisruptionBudget"], k["HorizontalPodAutoscaler"] = 4, 2, 2, 1

@@ -61,7 +61,7 @@ func TestKRMKustomizeGenerator(t *testing.T) {
 	rl := parse(t, out)
 	assert.Equal(t, map[string]int{
 		"RqliteSpec": 1, "ServiceAccount": 2, "ConfigMap": 1, "Service": 4, "StatefulSet": 2,
-		"PodDisruptionBudget": 2, "NetworkPolicy": 1, "Role": 1, "RoleBinding": 1, "Job": 1,
+		"PodDisruptionBudget": 2, "NetworkPolicy": 2, "Role": 1, "RoleBinding": 1, "Job": 1,
 	}, kinds(rl), "the repeated functionConfig must not generate the cluster twice")
 }
 
@@ -148,7 +148,7 @@ func TestRenderCommand(t *testing.T) {
 	require.NoError(t, os.WriteFile(good, []byte(spec), 0o644))
 	code, out, stderr := run(t, "", "render", good)
 	require.Equal(t, 0, code, stderr)
-	assert.Equal(t, 15, strings.Count(out, "---\n"), "objects of a 3+2 cluster and its shrink Job")
+	assert.Equal(t, 16, strings.Count(out, "---\n"), "objects of a 3+2 cluster and its shrink Job")
 	assert.NotContains(t, out, "local-config", "the spec's tool annotations stay on the spec")
 
 	// Two specs in one stream render two clusters.

@@ -1,6 +1,11 @@
 package render
 
 import (
+	"net"
+	"net/url"
+	"strconv"
+
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
 	"github.com/rqlite/rqlite-krm/fn/model"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -133,16 +138,38 @@ func horizontalPodAutoscaler(c *model.Cluster) *autoscalingv2.HorizontalPodAutos
 	}
 }
 
-// networkPolicy opens the HTTP API to clients (all, or the peers the spec lists) and the Raft port
-// only to this cluster's own pods.
-func networkPolicy(c *model.Cluster) *networkingv1.NetworkPolicy {
+// rqlitePods selects the rqlite pods of the cluster (both pools), but not its Jobs.
+func rqlitePods(c *model.Cluster) *metav1.LabelSelector {
+	return &metav1.LabelSelector{
+		MatchLabels: c.Selector(""),
+		MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "app.kubernetes.io/component", Operator: metav1.LabelSelectorOpIn,
+			Values: []string{model.ComponentVoter, model.ComponentReadOnly},
+		}},
+	}
+}
+
+func tcpPort(p int32) networkingv1.NetworkPolicyPort {
+	tcp, port := corev1.ProtocolTCP, intstr.FromInt32(p)
+	return networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port}
+}
+
+// dnsEgress allows name resolution, which every pod of the cluster needs (discovery, Raft
+// addresses, the object store); the cluster DNS service's address differs between clusters.
+func dnsEgress() networkingv1.NetworkPolicyEgressRule {
+	udp, tcp, port := corev1.ProtocolUDP, corev1.ProtocolTCP, intstr.FromInt32(53)
+	return networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &port}, {Protocol: &tcp, Port: &port}}}
+}
+
+// networkPolicies default-deny everything the cluster does not need. The rqlite pods: the HTTP API
+// is open to clients (all, or the peers the spec lists) and the Raft port only to the cluster's own
+// pods; they may reach DNS, each other and, with backups, the object store. The shrink Job: no
+// ingress; egress to DNS, the rqlite API and the Kubernetes API.
+func networkPolicies(c *model.Cluster) []Object {
 	np := c.Spec.Spec.NetworkPolicy
 	if !*np.Enabled {
 		return nil
 	}
-	tcp := corev1.ProtocolTCP
-	httpPort := intstr.FromInt32(model.HTTPPort)
-	raftPort := intstr.FromInt32(model.RaftPort)
 	var clients []networkingv1.NetworkPolicyPeer
 	for _, p := range np.ClientFrom {
 		peer := networkingv1.NetworkPolicyPeer{PodSelector: p.PodSelector, NamespaceSelector: p.NamespaceSelector}
@@ -152,25 +179,73 @@ func networkPolicy(c *model.Cluster) *networkingv1.NetworkPolicy {
 		clients = append(clients, peer)
 	}
 	if len(clients) > 0 {
-		// The cluster's own pods and the shrink Job always reach the API: joins are redirected
-		// over HTTP and the Job removes nodes through it.
-		clients = append(clients,
-			networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: c.Selector("")}},
-		)
+		// The cluster's own pods and the shrink Job always reach the API.
+		clients = append(clients, networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: c.Selector("")}})
 	}
-	return &networkingv1.NetworkPolicy{
+	egress := []networkingv1.NetworkPolicyEgressRule{
+		dnsEgress(),
+		{
+			Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort), tcpPort(model.RaftPort)},
+			To:    []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
+		},
+	}
+	if b := c.Spec.Spec.Backup; b != nil {
+		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: objectStorePorts(b)})
+	}
+	egress = append(egress, np.ExtraEgress...)
+	out := []Object{&networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: meta(c, c.NetworkPolicy(), ""),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: c.Selector("")},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			PodSelector: *rqlitePods(c),
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{
-				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &httpPort}}, From: clients},
+				{Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort)}, From: clients},
 				{
-					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &raftPort}},
-					From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: c.Selector("")}}},
+					Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.RaftPort)},
+					From:  []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
 				},
 			},
+			Egress: egress,
 		},
+	}}
+	if *c.Spec.Spec.Shrink.Enabled {
+		out = append(out, &networkingv1.NetworkPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+			ObjectMeta: meta(c, c.ShrinkRBAC(), model.ComponentShrink),
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: c.Selector(model.ComponentShrink)},
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{
+					dnsEgress(),
+					{Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort)}, To: []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}}},
+					// The API server is outside the pod network and its address differs between
+					// clusters; policies match the endpoint's port after the Service is resolved.
+					{Ports: []networkingv1.NetworkPolicyPort{tcpPort(443), tcpPort(6443)}},
+				},
+			},
+		})
 	}
+	return out
+}
+
+// objectStorePorts are the ports backups go out on: HTTPS, or the port of a custom endpoint.
+func objectStorePorts(b *v1alpha1.BackupSpec) []networkingv1.NetworkPolicyPort {
+	ports := []networkingv1.NetworkPolicyPort{tcpPort(443)}
+	endpoint := ""
+	if b.S3 != nil {
+		endpoint = b.S3.Endpoint
+	} else if b.GCS != nil {
+		endpoint = b.GCS.Endpoint
+	}
+	if u, err := url.Parse(endpoint); err == nil && u.Port() != "" {
+		if p, err := strconv.Atoi(u.Port()); err == nil && p != 443 {
+			ports = append(ports, tcpPort(int32(p)))
+		}
+	} else if _, port, err := net.SplitHostPort(endpoint); err == nil {
+		if p, err := strconv.Atoi(port); err == nil && p != 443 {
+			ports = append(ports, tcpPort(int32(p)))
+		}
+	}
+	return ports
 }

@@ -42,9 +42,7 @@ func Objects(c *model.Cluster) []Object {
 	if hpa := horizontalPodAutoscaler(c); hpa != nil {
 		objs = append(objs, hpa)
 	}
-	if np := networkPolicy(c); np != nil {
-		objs = append(objs, np)
-	}
+	objs = append(objs, networkPolicies(c)...)
 	return append(objs, shrink...)
 }
 

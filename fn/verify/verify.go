@@ -29,6 +29,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -37,6 +38,9 @@ const (
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	labelInstance  = "app.kubernetes.io/instance"
 	labelComponent = "app.kubernetes.io/component"
+	// componentShrink is the component label of the shrink Job's pods (fn/model.ComponentShrink;
+	// verify reads rendered streams and does not depend on the renderer).
+	componentShrink = "shrink"
 )
 
 // Ref names one end of a reference.
@@ -773,10 +777,27 @@ func (c *cluster) checkSelector(o *object, field string, sel *metav1.LabelSelect
 }
 
 func (c *cluster) checkNetworkPolicy(o *object, np *networkingv1.NetworkPolicy) {
-	c.checkSelector(o, "spec.podSelector", &np.Spec.PodSelector)
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || len(np.Spec.PodSelector.MatchLabels) == 0 {
+		c.add(o, "spec.podSelector", c.peerOf(o), "no usable selector: the policy would apply to every pod in the namespace")
+		return
+	}
+	// The shrink Job's policy covers the Job's pods; the cluster's policy covers both pools.
+	if np.Spec.PodSelector.MatchLabels[labelComponent] == componentShrink {
+		for _, job := range c.objects {
+			var j batchv1.Job
+			if job.kind == "Job" && job.as(&j) && !sel.Matches(labels.Set(j.Spec.Template.Labels)) {
+				c.add(o, "spec.podSelector", job.ref(), "selector %s does not cover the Job's pods %s", sel.String(), fmtLabels(j.Spec.Template.Labels))
+			}
+		}
+		return
+	}
+	if len(c.statefulSets()) == 0 {
+		c.add(o, "spec.podSelector", c.peerOf(o), "selector %s selects no StatefulSet's pods", sel.String())
+	}
 	for _, s := range c.statefulSets() {
-		if len(np.Spec.PodSelector.MatchLabels) > 0 && !selects(np.Spec.PodSelector.MatchLabels, s.sts.Spec.Template.Labels) {
-			c.add(o, "spec.podSelector", s.obj.ref(), "selector %s does not cover this StatefulSet's pods %s", fmtLabels(np.Spec.PodSelector.MatchLabels), fmtLabels(s.sts.Spec.Template.Labels))
+		if !sel.Matches(labels.Set(s.sts.Spec.Template.Labels)) {
+			c.add(o, "spec.podSelector", s.obj.ref(), "selector %s does not cover this StatefulSet's pods %s", sel.String(), fmtLabels(s.sts.Spec.Template.Labels))
 		}
 	}
 	// Peers that name this cluster (by its instance label) must reach its pods; other peers are

@@ -235,9 +235,8 @@ func TestBrokenReferences(t *testing.T) {
 				return docs
 			},
 			want: []string{
-				`NetworkPolicy shop/orders spec.podSelector -> StatefulSet shop/*: selector {app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite} selects no StatefulSet's pods`,
-				`NetworkPolicy shop/orders spec.podSelector -> StatefulSet shop/orders: selector {app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite} does not cover this StatefulSet's pods`,
-				`NetworkPolicy shop/orders spec.podSelector -> StatefulSet shop/orders-readonly: selector {app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite} does not cover this StatefulSet's pods`,
+				`NetworkPolicy shop/orders spec.podSelector -> StatefulSet shop/orders: selector app.kubernetes.io/component in (readonly,voter),app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite does not cover this StatefulSet's pods`,
+				`NetworkPolicy shop/orders spec.podSelector -> StatefulSet shop/orders-readonly: selector app.kubernetes.io/component in (readonly,voter),app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite does not cover this StatefulSet's pods`,
 				`NetworkPolicy shop/orders spec.ingress[1].from[0].podSelector -> StatefulSet shop/*: selector {app.kubernetes.io/instance=orderz,app.kubernetes.io/name=rqlite} selects no StatefulSet's pods`,
 			},
 		},

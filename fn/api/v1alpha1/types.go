@@ -4,6 +4,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -313,6 +314,9 @@ type NetworkPolicySpec struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	// ClientFrom restricts who may reach the HTTP API; empty means any pod or address.
 	ClientFrom []NetworkPolicyPeer `json:"clientFrom,omitempty"`
+	// ExtraEgress adds egress rules for the rqlite pods (e.g. a sidecar's destination). DNS, the
+	// cluster's own pods and, with backups, HTTPS to the object store are always allowed.
+	ExtraEgress []networkingv1.NetworkPolicyEgressRule `json:"extraEgress,omitempty"`
 }
 
 // NetworkPolicyPeer selects clients allowed to reach the HTTP API.
