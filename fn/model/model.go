@@ -22,22 +22,13 @@ const (
 	HTTPPortName = "http"
 	RaftPortName = "raft"
 
-	DataVolume   = "data"
-	DataMount    = "/rqlite/file"
-	DataDir      = "/rqlite/file/data"
-	ConfigVolume = "config"
-	ConfigMount  = "/rqlite/config"
-	TmpVolume    = "tmp"
-
+	ConfigVolume    = "config"
+	TmpVolume       = "tmp"
 	NodeTLSVolume   = "node-tls"
-	NodeTLSMount    = "/rqlite/tls/node"
 	ClientTLSVolume = "client-tls"
-	ClientTLSMount  = "/rqlite/tls/client"
 	AuthVolume      = "auth"
-	AuthMount       = "/rqlite/auth"
 	UsersFile       = "users.json"
 	GCSVolume       = "gcs-credentials"
-	GCSMount        = "/rqlite/gcs"
 	GCSFile         = "credentials.json"
 
 	ContainerName     = "rqlite"
@@ -82,6 +73,41 @@ type Cluster struct {
 	Namespace string
 	Voters    Pool
 	ReadOnly  *Pool
+	Layout    Layout
+}
+
+// Layout is where a pod keeps its data, configuration and secrets, and how it is reached. The
+// default keeps everything under /rqlite; the helm-chart layout is the chart's, so a cluster the
+// chart created keeps its volumes and data directory when adopted.
+type Layout struct {
+	Claim       string // volumeClaimTemplate name; PVCs are <claim>-<pod>
+	DataMount   string // where the PVC is mounted
+	DataDir     string // rqlited's data directory (its last argument)
+	ConfigMount string // the ConfigMap's files (peers.json, backup.json, restore.json)
+	SecretsRoot string // TLS, users and GCS credentials are mounted below it
+	ServicePort int32  // the client Services' port
+	// FQDNRaft advertises fully qualified Raft addresses, as the chart's nodes do.
+	FQDNRaft bool
+}
+
+// Mount paths of the optional features' Secrets.
+func (l Layout) NodeTLSMount() string   { return l.SecretsRoot + "/tls/node" }
+func (l Layout) ClientTLSMount() string { return l.SecretsRoot + "/tls/client" }
+func (l Layout) AuthMount() string      { return l.SecretsRoot + "/auth" }
+func (l Layout) GCSMount() string       { return l.SecretsRoot + "/gcs" }
+
+// DefaultLayout keeps data on the PVC in a subdirectory (a fresh filesystem's lost+found stays out
+// of rqlite's way) and everything else beside it under /rqlite.
+var DefaultLayout = Layout{
+	Claim: "data", DataMount: "/rqlite/file", DataDir: "/rqlite/file/data",
+	ConfigMount: "/rqlite/config", SecretsRoot: "/rqlite", ServicePort: HTTPPort,
+}
+
+// HelmChartLayout is the rqlite Helm chart's (2.x): PVC "storage" mounted at /rqlite and used as
+// the data directory, client Services on port 80, fully qualified Raft addresses.
+var HelmChartLayout = Layout{
+	Claim: "storage", DataMount: "/rqlite", DataDir: "/rqlite",
+	ConfigMount: "/config/peers", SecretsRoot: "/config", ServicePort: 80, FQDNRaft: true,
 }
 
 // Pool is one StatefulSet's worth of nodes.
@@ -101,7 +127,12 @@ type Pool struct {
 // New derives the model. The spec must already be defaulted and valid.
 func New(s *v1alpha1.RqliteSpec) *Cluster {
 	name := s.Metadata.Name
-	c := &Cluster{Spec: s, Name: name, Namespace: s.Metadata.Namespace}
+	c := &Cluster{Spec: s, Name: name, Namespace: s.Metadata.Namespace, Layout: DefaultLayout}
+	roHeadless := name + "-readonly-headless"
+	if s.Spec.Naming == v1alpha1.NamingHelmChart {
+		c.Layout = HelmChartLayout
+		roHeadless = name + "-headless-readonly"
+	}
 	c.Voters = Pool{
 		Component:   ComponentVoter,
 		StatefulSet: name,
@@ -115,7 +146,7 @@ func New(s *v1alpha1.RqliteSpec) *Cluster {
 		p := Pool{
 			Component:   ComponentReadOnly,
 			StatefulSet: name + "-readonly",
-			Headless:    name + "-readonly-headless",
+			Headless:    roHeadless,
 			Client:      name + "-readonly",
 			PDB:         name + "-readonly",
 			Spec:        &ro.Pool,
@@ -183,11 +214,25 @@ func (c *Cluster) Selector(component string) map[string]string {
 // PodName is the name of the pod with ordinal i in a pool; it is also the rqlite node id.
 func (p *Pool) PodName(i int) string { return fmt.Sprintf("%s-%d", p.StatefulSet, i) }
 
-// RaftAddress is the address a node advertises for Raft. It is relative to the namespace
-// (`<pod>.<headless>`), resolved through the pod's DNS search path, so the same address is right in
-// any namespace and cluster domain, and peers.json can be written without knowing either.
-func (p *Pool) RaftAddress(pod string) string {
+// RaftAddress is the address a node of a pool advertises for Raft. By default it is relative to
+// the namespace (`<pod>.<headless>`), resolved through the pod's DNS search path, so the same
+// address is right in any namespace and cluster domain, and peers.json can be written without
+// knowing either. The helm-chart layout keeps the chart's fully qualified addresses, so adopted
+// nodes advertise exactly what their Raft configuration already records.
+func (c *Cluster) RaftAddress(p *Pool, pod string) string {
+	if c.Layout.FQDNRaft {
+		return fmt.Sprintf("%s.%s.%s.svc.%s:%d", pod, p.Headless, c.Namespace, c.Spec.Spec.ClusterDomain, RaftPort)
+	}
 	return fmt.Sprintf("%s.%s:%d", pod, p.Headless, RaftPort)
+}
+
+// RaftAdvertiseArg is the value of -raft-adv-addr, with the pod's own name (and namespace, for
+// fully qualified addresses) from the downward API.
+func (c *Cluster) RaftAdvertiseArg(p *Pool) string {
+	if c.Layout.FQDNRaft {
+		return fmt.Sprintf("$(%s).%s.$(%s).svc.%s:%d", EnvPodName, p.Headless, EnvPodNamespace, c.Spec.Spec.ClusterDomain, RaftPort)
+	}
+	return fmt.Sprintf("$(%s).%s:%d", EnvPodName, p.Headless, RaftPort)
 }
 
 // HTTPAdvertiseArg is the advertised HTTP address. Clients in other namespaces follow leader
@@ -212,7 +257,7 @@ func (c *Cluster) Peers() []Peer {
 	out := make([]Peer, 0, n)
 	for i := 0; i < n; i++ {
 		pod := c.Voters.PodName(i)
-		out = append(out, Peer{ID: pod, Address: c.Voters.RaftAddress(pod)})
+		out = append(out, Peer{ID: pod, Address: c.RaftAddress(&c.Voters, pod)})
 	}
 	return out
 }
@@ -242,11 +287,11 @@ func (c *Cluster) ConfigData() map[string]string {
 	if b := c.Spec.Spec.Backup; b != nil {
 		data[KeyBackup] = mustJSON(backupConfig{
 			Version: 1, Type: storageType(b), Interval: b.Interval, NoCompress: !*b.Compress,
-			Timestamp: b.Timestamp, Vacuum: b.Vacuum, Sub: storageSub(b),
+			Timestamp: b.Timestamp, Vacuum: b.Vacuum, Sub: storageSub(b, c.Layout.GCSMount()+"/"+GCSFile),
 		})
 		if r := b.Restore; r != nil && r.Enabled {
 			data[KeyRestore] = mustJSON(restoreConfig{
-				Version: 1, Type: storageType(b), Timeout: r.Timeout, ContinueOnFailure: r.ContinueOnFailure, Sub: storageSub(b),
+				Version: 1, Type: storageType(b), Timeout: r.Timeout, ContinueOnFailure: r.ContinueOnFailure, Sub: storageSub(b, c.Layout.GCSMount()+"/"+GCSFile),
 			})
 		}
 	}
@@ -307,9 +352,9 @@ func storageType(b *v1alpha1.BackupSpec) string {
 	return "s3"
 }
 
-func storageSub(b *v1alpha1.BackupSpec) any {
+func storageSub(b *v1alpha1.BackupSpec, gcsPath string) any {
 	if g := b.GCS; g != nil {
-		return gcsSub{Endpoint: g.Endpoint, ProjectID: g.ProjectID, Bucket: g.Bucket, Name: g.Name, CredentialsPath: GCSMount + "/" + GCSFile}
+		return gcsSub{Endpoint: g.Endpoint, ProjectID: g.ProjectID, Bucket: g.Bucket, Name: g.Name, CredentialsPath: gcsPath}
 	}
 	s := b.S3
 	sub := s3Sub{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, Path: s.Path, ForcePathStyle: s.ForcePathStyle}

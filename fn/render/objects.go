@@ -43,7 +43,7 @@ func configMap(c *model.Cluster) *corev1.ConfigMap {
 func httpServicePort(c *model.Cluster) corev1.ServicePort {
 	return corev1.ServicePort{
 		Name:        model.HTTPPortName,
-		Port:        model.HTTPPort,
+		Port:        c.Layout.ServicePort,
 		TargetPort:  intstr.FromString(model.HTTPPortName),
 		Protocol:    corev1.ProtocolTCP,
 		AppProtocol: ptr(c.HTTPScheme()),

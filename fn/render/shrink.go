@@ -156,13 +156,13 @@ func ShrinkArgs(c *model.Cluster) []string {
 		"--namespace=$(" + model.EnvPodNamespace + ")",
 		"--statefulset=" + c.Voters.StatefulSet,
 		fmt.Sprintf("--target=%d", c.VoterCount()),
-		fmt.Sprintf("--rqlite-url=%s://%s:%d", c.HTTPScheme(), c.Voters.Client, model.HTTPPort),
+		fmt.Sprintf("--rqlite-url=%s://%s:%d", c.HTTPScheme(), c.Voters.Client, c.Layout.ServicePort),
 		fmt.Sprintf("--headless=%s", c.Voters.Headless),
 	}
 	if t := c.Spec.Spec.TLS; t != nil && t.Client != nil {
-		args = append(args, "--ca-file="+model.ClientTLSMount+"/ca.crt")
+		args = append(args, "--ca-file="+c.Layout.ClientTLSMount()+"/ca.crt")
 		if t.Client.VerifyClient {
-			args = append(args, "--cert-file="+model.ClientTLSMount+"/tls.crt", "--key-file="+model.ClientTLSMount+"/tls.key")
+			args = append(args, "--cert-file="+c.Layout.ClientTLSMount()+"/tls.crt", "--key-file="+c.Layout.ClientTLSMount()+"/tls.key")
 		}
 	}
 	if a := c.Spec.Spec.Auth; a != nil && a.ShrinkUser != nil {
@@ -201,5 +201,5 @@ func shrinkMounts(c *model.Cluster) []corev1.VolumeMount {
 	if len(shrinkVolumes(c)) == 0 {
 		return nil
 	}
-	return []corev1.VolumeMount{{Name: model.ClientTLSVolume, MountPath: model.ClientTLSMount, ReadOnly: true}}
+	return []corev1.VolumeMount{{Name: model.ClientTLSVolume, MountPath: c.Layout.ClientTLSMount(), ReadOnly: true}}
 }

@@ -29,7 +29,7 @@ func statefulSet(c *model.Cluster, p *model.Pool) *appsv1.StatefulSet {
 	vct := corev1.PersistentVolumeClaim{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: model.DataVolume,
+			Name: c.Layout.Claim,
 			// Selector labels only: volumeClaimTemplates are immutable, so nothing that changes
 			// over the cluster's life (version) may appear here.
 			Labels: c.Selector(p.Component),
@@ -119,7 +119,7 @@ func Args(c *model.Cluster, p *model.Pool) []string {
 		fmt.Sprintf("-http-addr=0.0.0.0:%d", model.HTTPPort),
 		"-http-adv-addr=" + c.HTTPAdvertiseArg(p),
 		fmt.Sprintf("-raft-addr=0.0.0.0:%d", model.RaftPort),
-		"-raft-adv-addr=" + p.RaftAddress("$("+model.EnvPodName+")"),
+		"-raft-adv-addr=" + c.RaftAdvertiseArg(p),
 		"-disco-mode=dns",
 		fmt.Sprintf(`-disco-config={"name":%q}`, c.Voters.Headless),
 		"-join-interval=1s",
@@ -139,7 +139,7 @@ func Args(c *model.Cluster, p *model.Pool) []string {
 	}
 	args = append(args, featureArgs(c, p)...)
 	args = append(args, p.Spec.ExtraArgs...)
-	return append(args, model.DataDir)
+	return append(args, c.Layout.DataDir)
 }
 
 // featureArgs are the flags of the optional features: TLS, authentication and backups.
@@ -148,9 +148,9 @@ func featureArgs(c *model.Cluster, p *model.Pool) []string {
 	var args []string
 	if t := spec.TLS; t != nil && t.Node != nil {
 		args = append(args,
-			"-node-cert="+model.NodeTLSMount+"/tls.crt",
-			"-node-key="+model.NodeTLSMount+"/tls.key",
-			"-node-ca-cert="+model.NodeTLSMount+"/ca.crt",
+			"-node-cert="+c.Layout.NodeTLSMount()+"/tls.crt",
+			"-node-key="+c.Layout.NodeTLSMount()+"/tls.key",
+			"-node-ca-cert="+c.Layout.NodeTLSMount()+"/ca.crt",
 			// Every node presents the same certificate, which names the voters' headless Service,
 			// so one name verifies any peer whatever address it was dialled on.
 			"-node-verify-server-name="+c.Voters.Headless,
@@ -161,23 +161,23 @@ func featureArgs(c *model.Cluster, p *model.Pool) []string {
 	}
 	if t := spec.TLS; t != nil && t.Client != nil {
 		args = append(args,
-			"-http-cert="+model.ClientTLSMount+"/tls.crt",
-			"-http-key="+model.ClientTLSMount+"/tls.key",
-			"-http-ca-cert="+model.ClientTLSMount+"/ca.crt",
+			"-http-cert="+c.Layout.ClientTLSMount()+"/tls.crt",
+			"-http-key="+c.Layout.ClientTLSMount()+"/tls.key",
+			"-http-ca-cert="+c.Layout.ClientTLSMount()+"/ca.crt",
 		)
 		if t.Client.VerifyClient {
 			args = append(args, "-http-verify-client")
 		}
 	}
 	if a := spec.Auth; a != nil {
-		args = append(args, "-auth="+model.AuthMount+"/"+model.UsersFile, "-join-as="+a.JoinAs)
+		args = append(args, "-auth="+c.Layout.AuthMount()+"/"+model.UsersFile, "-join-as="+a.JoinAs)
 	}
 	// Backups run on the leader, which is always a voter; restores seed a new cluster's voters and
 	// read-only nodes receive the data through Raft.
 	if b := spec.Backup; b != nil && !p.ReadOnly {
-		args = append(args, "-auto-backup="+model.ConfigMount+"/"+model.KeyBackup)
+		args = append(args, "-auto-backup="+c.Layout.ConfigMount+"/"+model.KeyBackup)
 		if b.Restore != nil && b.Restore.Enabled {
-			args = append(args, "-auto-restore="+model.ConfigMount+"/"+model.KeyRestore)
+			args = append(args, "-auto-restore="+c.Layout.ConfigMount+"/"+model.KeyRestore)
 		}
 	}
 	return args
@@ -197,11 +197,11 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 	}
 	env = append(env, p.Spec.ExtraEnv...)
 	mounts := []corev1.VolumeMount{
-		{Name: model.DataVolume, MountPath: model.DataMount},
+		{Name: c.Layout.Claim, MountPath: c.Layout.DataMount},
 		{Name: model.TmpVolume, MountPath: "/tmp"},
 	}
 	if !p.ReadOnly && spec.Backup != nil {
-		mounts = append(mounts, corev1.VolumeMount{Name: model.ConfigVolume, MountPath: model.ConfigMount, ReadOnly: true})
+		mounts = append(mounts, corev1.VolumeMount{Name: model.ConfigVolume, MountPath: c.Layout.ConfigMount, ReadOnly: true})
 	}
 	for _, v := range featureVolumes(c, p) {
 		mounts = append(mounts, corev1.VolumeMount{Name: v.vol.Name, MountPath: v.mount, ReadOnly: true})
@@ -280,16 +280,18 @@ func probe(c *model.Cluster, path string, period, timeout, failures int32, o *v1
 // peersScript installs peers.json only while the recovery switch is on. It reads the switch from
 // the environment (the ConfigMap) at pod start, so flipping it never changes the pod template, and
 // it removes a stale copy when the switch is off so an old file is never applied by accident.
-const peersScript = `set -eu
-raft="` + model.DataDir + `/raft"
+func peersScript(l model.Layout) string {
+	return `set -eu
+raft="` + l.DataDir + `/raft"
 if [ "${` + model.EnvStaticPeers + `}" = "true" ]; then
   mkdir -p "$raft"
-  cp ` + model.ConfigMount + `/` + model.KeyPeersJSON + ` "$raft/peers.json"
+  cp ` + l.ConfigMount + `/` + model.KeyPeersJSON + ` "$raft/peers.json"
   echo "recovery: installed peers.json for ${` + model.EnvPodName + `}; set spec.recovery.staticPeers=false once the cluster is back"
 else
   rm -f "$raft/peers.json"
 fi
 `
+}
 
 func peersInitContainer(c *model.Cluster) corev1.Container {
 	spec := &c.Spec.Spec
@@ -297,7 +299,7 @@ func peersInitContainer(c *model.Cluster) corev1.Container {
 		Name:            model.PeersInitName,
 		Image:           spec.Image,
 		ImagePullPolicy: spec.ImagePullPolicy,
-		Command:         []string{"/bin/sh", "-c", peersScript},
+		Command:         []string{"/bin/sh", "-c", peersScript(c.Layout)},
 		Env: []corev1.EnvVar{
 			{Name: model.EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			configEnv(c, model.EnvStaticPeers, model.KeyStaticPeers),
@@ -314,8 +316,8 @@ func peersInitContainer(c *model.Cluster) corev1.Container {
 			},
 		},
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: model.DataVolume, MountPath: model.DataMount},
-			{Name: model.ConfigVolume, MountPath: model.ConfigMount, ReadOnly: true},
+			{Name: c.Layout.Claim, MountPath: c.Layout.DataMount},
+			{Name: model.ConfigVolume, MountPath: c.Layout.ConfigMount, ReadOnly: true},
 		},
 		SecurityContext:          restrictedContainer(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -352,17 +354,17 @@ func featureVolumes(c *model.Cluster, p *model.Pool) []featureVolume {
 	spec := &c.Spec.Spec
 	var vs []featureVolume
 	if t := spec.TLS; t != nil && t.Node != nil {
-		vs = append(vs, featureVolume{secretVolume(model.NodeTLSVolume, t.Node.SecretName, tlsItems()...), model.NodeTLSMount})
+		vs = append(vs, featureVolume{secretVolume(model.NodeTLSVolume, t.Node.SecretName, tlsItems()...), c.Layout.NodeTLSMount()})
 	}
 	if t := spec.TLS; t != nil && t.Client != nil {
-		vs = append(vs, featureVolume{secretVolume(model.ClientTLSVolume, t.Client.SecretName, tlsItems()...), model.ClientTLSMount})
+		vs = append(vs, featureVolume{secretVolume(model.ClientTLSVolume, t.Client.SecretName, tlsItems()...), c.Layout.ClientTLSMount()})
 	}
 	if a := spec.Auth; a != nil {
-		vs = append(vs, featureVolume{secretVolume(model.AuthVolume, a.UsersSecret.Name, corev1.KeyToPath{Key: a.UsersSecret.Key, Path: model.UsersFile}), model.AuthMount})
+		vs = append(vs, featureVolume{secretVolume(model.AuthVolume, a.UsersSecret.Name, corev1.KeyToPath{Key: a.UsersSecret.Key, Path: model.UsersFile}), c.Layout.AuthMount()})
 	}
 	if b := spec.Backup; b != nil && b.GCS != nil && !p.ReadOnly {
 		g := b.GCS.CredentialsSecret
-		vs = append(vs, featureVolume{secretVolume(model.GCSVolume, g.Name, corev1.KeyToPath{Key: g.Key, Path: model.GCSFile}), model.GCSMount})
+		vs = append(vs, featureVolume{secretVolume(model.GCSVolume, g.Name, corev1.KeyToPath{Key: g.Key, Path: model.GCSFile}), c.Layout.GCSMount()})
 	}
 	return vs
 }

@@ -77,6 +77,9 @@ func Default(in *RqliteSpec) *RqliteSpec {
 	if c.Shrink.Image == "" {
 		c.Shrink.Image = DefaultShrinkImage
 	}
+	if c.Naming == "" {
+		c.Naming = NamingDefault
+	}
 	if t := c.TLS; t != nil {
 		defaultTLS(t.Node, s.Metadata.Name+"-node-tls")
 		defaultTLS(t.Client, s.Metadata.Name+"-client-tls")

@@ -74,7 +74,19 @@ type ClusterSpec struct {
 	Backup *BackupSpec `json:"backup,omitempty"`
 	// ServiceAccount configures the pods' ServiceAccount (e.g. workload identity annotations).
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount,omitempty"`
+	// Naming chooses the layout of names and paths: "default", or "helm-chart" to adopt a cluster
+	// created by the rqlite Helm chart (same StatefulSets, headless Services, volume claim
+	// templates, data directory, node ids and Raft addresses, so its PVCs and membership are reused).
+	Naming NamingStyle `json:"naming,omitempty"`
 }
+
+// NamingStyle selects how objects, volumes and addresses are named.
+type NamingStyle string
+
+const (
+	NamingDefault   NamingStyle = "default"
+	NamingHelmChart NamingStyle = "helm-chart"
+)
 
 // ServiceAccountSpec configures the rqlite pods' ServiceAccount.
 type ServiceAccountSpec struct {

@@ -148,6 +148,16 @@ func Validate(s *RqliteSpec) Problems {
 		ps.add("spec.networkPolicy.clientFrom", "has no effect while spec.networkPolicy.enabled is false", "remove clientFrom or enable the policy")
 	}
 	validateImage(&ps, "spec.shrink.image", c.Shrink.Image)
+	switch c.Naming {
+	case NamingDefault:
+	case NamingHelmChart:
+		if s.Metadata.Namespace == "" {
+			ps.add("metadata.namespace", "helm-chart naming writes fully qualified Raft addresses, as the chart's nodes advertise them, which name the namespace",
+				"set metadata.namespace to the Helm release's namespace")
+		}
+	default:
+		ps.add("spec.naming", fmt.Sprintf("unknown naming %q", c.Naming), "write default or helm-chart")
+	}
 	validateTLS(&ps, s)
 	validateAuth(&ps, c)
 	validateBackup(&ps, c.Backup)
@@ -311,7 +321,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 		}
 		if !strings.HasPrefix(m.MountPath, "/") {
 			ps.add(mp+".mountPath", fmt.Sprintf("%q is not an absolute path", m.MountPath), "write an absolute path")
-		} else if m.MountPath == "/rqlite" || strings.HasPrefix(m.MountPath, "/rqlite/") || m.MountPath == "/tmp" {
+		} else if reservedPath(m.MountPath) {
 			ps.add(mp+".mountPath", fmt.Sprintf("%s is used by rqlite-krm", m.MountPath), "mount somewhere else, e.g. /extra/<name>")
 		}
 	}
@@ -340,6 +350,17 @@ func validatePool(ps *Problems, path string, p *Pool) {
 		}
 	}
 	validateAnnotations(ps, path+".podAnnotations", p.PodAnnotations)
+}
+
+// reservedPath reports paths the rendered pods mount themselves (/rqlite and /config hold data,
+// configuration and secrets in either naming style; /tmp is scratch space).
+func reservedPath(p string) bool {
+	for _, r := range []string{"/rqlite", "/config", "/tmp"} {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func validateResources(ps *Problems, path string, r *corev1.ResourceRequirements) {
