@@ -193,20 +193,25 @@ func networkPolicies(c *model.Cluster) []Object {
 		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: objectStorePorts(b)})
 	}
 	egress = append(egress, np.ExtraEgress...)
+	ingress := []networkingv1.NetworkPolicyIngressRule{
+		{Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort)}, From: clients},
+		{
+			Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.RaftPort)},
+			From:  []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
+		},
+	}
+	if m := c.Spec.Spec.Metrics; m != nil && m.Enabled {
+		// Prometheus runs in a namespace of its own, which differs between clusters.
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{Ports: []networkingv1.NetworkPolicyPort{tcpPort(MetricsPort)}})
+	}
 	out := []Object{&networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: meta(c, c.NetworkPolicy(), ""),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: *rqlitePods(c),
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{
-				{Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort)}, From: clients},
-				{
-					Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.RaftPort)},
-					From:  []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
-				},
-			},
-			Egress: egress,
+			Ingress:     ingress,
+			Egress:      egress,
 		},
 	}}
 	if *c.Spec.Spec.Shrink.Enabled {

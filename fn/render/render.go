@@ -43,6 +43,9 @@ func Objects(c *model.Cluster) []Object {
 		objs = append(objs, hpa)
 	}
 	objs = append(objs, networkPolicies(c)...)
+	if pm := podMonitor(c); pm != nil {
+		objs = append(objs, pm)
+	}
 	return append(objs, shrink...)
 }
 

@@ -98,7 +98,7 @@ func podTemplate(c *model.Cluster, p *model.Pool) corev1.PodTemplateSpec {
 		PriorityClassName:         sch.PriorityClassName,
 		Affinity:                  affinity(c, p),
 		TopologySpreadConstraints: topologySpread(c, p),
-		Containers:                append([]corev1.Container{rqliteContainer(c, p)}, p.Spec.ExtraContainers...),
+		Containers:                containers(c, p),
 		Volumes:                   volumes(c, p),
 	}
 	if !p.ReadOnly {
@@ -109,6 +109,14 @@ func podTemplate(c *model.Cluster, p *model.Pool) corev1.PodTemplateSpec {
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
 		Spec:       pod,
 	}
+}
+
+func containers(c *model.Cluster, p *model.Pool) []corev1.Container {
+	cs := []corev1.Container{rqliteContainer(c, p)}
+	if m := metricsSidecar(c); m != nil {
+		cs = append(cs, *m)
+	}
+	return append(cs, p.Spec.ExtraContainers...)
 }
 
 // Args are rqlited's flags for a pool, in a fixed order. Values that change with scale are

@@ -77,6 +77,14 @@ func Default(in *RqliteSpec) *RqliteSpec {
 	if c.Shrink.Image == "" {
 		c.Shrink.Image = DefaultShrinkImage
 	}
+	if m := c.Metrics; m != nil {
+		if m.Image == "" {
+			m.Image = c.Shrink.Image
+		}
+		if m.Credentials != nil {
+			defaultKey(&m.Credentials.PasswordSecret, "password")
+		}
+	}
 	if c.Naming == "" {
 		c.Naming = NamingDefault
 	}

@@ -74,10 +74,32 @@ type ClusterSpec struct {
 	Backup *BackupSpec `json:"backup,omitempty"`
 	// ServiceAccount configures the pods' ServiceAccount (e.g. workload identity annotations).
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount,omitempty"`
+	// Metrics adds a Prometheus exporter sidecar to every pod and, optionally, a PodMonitor.
+	Metrics *MetricsSpec `json:"metrics,omitempty"`
 	// Naming chooses the layout of names and paths: "default", or "helm-chart" to adopt a cluster
 	// created by the rqlite Helm chart (same StatefulSets, headless Services, volume claim
 	// templates, data directory, node ids and Raft addresses, so its PVCs and membership are reused).
 	Naming NamingStyle `json:"naming,omitempty"`
+}
+
+// MetricsSpec configures the metrics sidecar. rqlited publishes its statistics only as JSON; the
+// sidecar (`rqlite-fn exporter`) serves them in the Prometheus text format on port 9102.
+type MetricsSpec struct {
+	Enabled bool `json:"enabled"`
+	// Image runs `rqlite-fn exporter`; defaults to spec.shrink.image (this function's image).
+	Image string `json:"image,omitempty"`
+	// Credentials of a user with the status permission, needed when spec.auth is on.
+	Credentials *Credentials `json:"credentials,omitempty"`
+	// PodMonitor renders a monitoring.coreos.com/v1 PodMonitor for the Prometheus operator.
+	PodMonitor *PodMonitorSpec `json:"podMonitor,omitempty"`
+}
+
+// PodMonitorSpec configures the rendered PodMonitor.
+type PodMonitorSpec struct {
+	// Interval between scrapes, e.g. 30s (the operator's default when empty).
+	Interval string `json:"interval,omitempty"`
+	// Labels are added to the PodMonitor so a Prometheus' podMonitorSelector picks it up.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // NamingStyle selects how objects, volumes and addresses are named.

@@ -53,7 +53,7 @@ var UnsupportedFlags = map[string]string{
 var ReservedVolumes = []string{"data", "tmp", "config", "node-tls", "client-tls", "auth", "gcs-credentials"}
 
 // ReservedEnv are the environment variables the function renders itself.
-var ReservedEnv = []string{"POD_NAME", "POD_NAMESPACE", "RQLITE_BOOTSTRAP_EXPECT", "RQLITE_STATIC_PEERS", "RQLITE_S3_ACCESS_KEY_ID", "RQLITE_S3_SECRET_ACCESS_KEY"}
+var ReservedEnv = []string{"RQLITE_PASSWORD", "POD_NAME", "POD_NAMESPACE", "RQLITE_BOOTSTRAP_EXPECT", "RQLITE_STATIC_PEERS", "RQLITE_S3_ACCESS_KEY_ID", "RQLITE_S3_SECRET_ACCESS_KEY"}
 
 // Validate checks a defaulted spec and returns every problem, errors and warnings, at once.
 func Validate(s *RqliteSpec) Problems {
@@ -159,6 +159,7 @@ func Validate(s *RqliteSpec) Problems {
 		ps.add("spec.naming", fmt.Sprintf("unknown naming %q", c.Naming), "write default or helm-chart")
 	}
 	validateTLS(&ps, s)
+	validateMetrics(&ps, c)
 	validateAuth(&ps, c)
 	validateBackup(&ps, c.Backup)
 	validateAnnotations(&ps, "spec.serviceAccount.annotations", c.ServiceAccount.Annotations)
@@ -325,7 +326,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 			ps.add(mp+".mountPath", fmt.Sprintf("%s is used by rqlite-krm", m.MountPath), "mount somewhere else, e.g. /extra/<name>")
 		}
 	}
-	containers := map[string]bool{"rqlite": true, "install-peers": true}
+	containers := map[string]bool{"rqlite": true, "install-peers": true, "metrics": true}
 	for _, list := range []struct {
 		field string
 		cs    []corev1.Container
@@ -556,4 +557,35 @@ func checkDuration(ps *Problems, path, v string) time.Duration {
 		return -1
 	}
 	return d
+}
+
+func validateMetrics(ps *Problems, c *ClusterSpec) {
+	m := c.Metrics
+	if m == nil {
+		return
+	}
+	if !m.Enabled {
+		if m.PodMonitor != nil {
+			ps.add("spec.metrics.podMonitor", "a PodMonitor without the exporter would scrape nothing", "set spec.metrics.enabled: true")
+		}
+		return
+	}
+	validateImage(ps, "spec.metrics.image", m.Image)
+	if m.Credentials != nil {
+		if m.Credentials.Username == "" {
+			ps.add("spec.metrics.credentials.username", "is required", "name a user with the status permission")
+		}
+		checkSecretKey(ps, "spec.metrics.credentials.passwordSecret", m.Credentials.PasswordSecret)
+	} else if c.Auth != nil {
+		ps.add("spec.metrics.credentials", "rqlite authentication is on, so the exporter needs a user to read /status", "set username and passwordSecret of a user with the status permission")
+	}
+	if c.TLS != nil && c.TLS.Client != nil && c.TLS.Client.VerifyClient {
+		ps.add("spec.metrics", "the exporter cannot present a client certificate to an API that requires one", "turn off spec.tls.client.verifyClient or the metrics sidecar")
+	}
+	if pm := m.PodMonitor; pm != nil {
+		checkDuration(ps, "spec.metrics.podMonitor.interval", pm.Interval)
+		for _, k := range sortedKeys(pm.Labels) {
+			validateLabel(ps, "spec.metrics.podMonitor.labels", k, pm.Labels[k])
+		}
+	}
 }
