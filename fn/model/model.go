@@ -68,8 +68,11 @@ const (
 
 // Cluster is the derived view of one spec.
 type Cluster struct {
-	Spec      *v1alpha1.RqliteSpec
-	Name      string
+	Spec *v1alpha1.RqliteSpec
+	Name string
+	// Instance is the app.kubernetes.io/instance label: the cluster name, or an adopted Helm
+	// release's name.
+	Instance  string
 	Namespace string
 	Voters    Pool
 	ReadOnly  *Pool
@@ -127,7 +130,10 @@ type Pool struct {
 // New derives the model. The spec must already be defaulted and valid.
 func New(s *v1alpha1.RqliteSpec) *Cluster {
 	name := s.Metadata.Name
-	c := &Cluster{Spec: s, Name: name, Namespace: s.Metadata.Namespace, Layout: DefaultLayout}
+	c := &Cluster{Spec: s, Name: name, Instance: name, Namespace: s.Metadata.Namespace, Layout: DefaultLayout}
+	if s.Spec.HelmRelease != "" {
+		c.Instance = s.Spec.HelmRelease
+	}
 	roHeadless := name + "-readonly-headless"
 	if s.Spec.Naming == v1alpha1.NamingHelmChart {
 		c.Layout = HelmChartLayout
@@ -203,7 +209,7 @@ func (c *Cluster) Labels(component string) map[string]string {
 func (c *Cluster) Selector(component string) map[string]string {
 	s := map[string]string{
 		"app.kubernetes.io/name":     AppName,
-		"app.kubernetes.io/instance": c.Name,
+		"app.kubernetes.io/instance": c.Instance,
 	}
 	if component != "" {
 		s["app.kubernetes.io/component"] = component

@@ -80,6 +80,10 @@ type ClusterSpec struct {
 	// created by the rqlite Helm chart (same StatefulSets, headless Services, volume claim
 	// templates, data directory, node ids and Raft addresses, so its PVCs and membership are reused).
 	Naming NamingStyle `json:"naming,omitempty"`
+	// HelmRelease is the Helm release name of an adopted chart cluster (naming: helm-chart). The
+	// chart labels its pods app.kubernetes.io/instance=<release>, and StatefulSet selectors are
+	// immutable, so the adopted selectors must use it. Defaults to metadata.name.
+	HelmRelease string `json:"helmRelease,omitempty"`
 }
 
 // MetricsSpec configures the metrics sidecar. rqlited publishes its statistics only as JSON; the

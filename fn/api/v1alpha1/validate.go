@@ -158,6 +158,14 @@ func Validate(s *RqliteSpec) Problems {
 	default:
 		ps.add("spec.naming", fmt.Sprintf("unknown naming %q", c.Naming), "write default or helm-chart")
 	}
+	if c.HelmRelease != "" {
+		if c.Naming != NamingHelmChart {
+			ps.add("spec.helmRelease", "only used with naming: helm-chart", "set spec.naming: helm-chart or remove helmRelease")
+		}
+		if errs := validation.IsValidLabelValue(c.HelmRelease); len(errs) > 0 || len(c.HelmRelease) > 53 {
+			ps.add("spec.helmRelease", fmt.Sprintf("%q is not a Helm release name", c.HelmRelease), "write the release name shown by helm list")
+		}
+	}
 	validateTLS(&ps, s)
 	validateMetrics(&ps, c)
 	validateAuth(&ps, c)
