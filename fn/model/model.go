@@ -182,6 +182,13 @@ func (c *Cluster) HPA() string               { return c.Name + "-readonly" }
 func (c *Cluster) ShrinkRBAC() string        { return c.Name + "-shrink" }
 func (c *Cluster) ShrinkJob(to int32) string { return fmt.Sprintf("%s-shrink-to-%d", c.Name, to) }
 
+// HasShrinkJob reports whether the shrink Job (and its RBAC and NetworkPolicy) is rendered: it is
+// left out when disabled and during a recovery, when peers.json sets the membership and a Job that
+// needs a leader would only fail (blocking an Argo CD sync as a PreSync hook).
+func (c *Cluster) HasShrinkJob() bool {
+	return *c.Spec.Spec.Shrink.Enabled && !c.Spec.Spec.Recovery.StaticPeers
+}
+
 // VoterCount is the desired number of voters.
 func (c *Cluster) VoterCount() int32 { return *c.Voters.Replicas }
 

@@ -214,7 +214,7 @@ func networkPolicies(c *model.Cluster) []Object {
 			Egress:      egress,
 		},
 	}}
-	if *c.Spec.Spec.Shrink.Enabled {
+	if c.HasShrinkJob() {
 		out = append(out, &networkingv1.NetworkPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 			ObjectMeta: meta(c, c.ShrinkRBAC(), model.ComponentShrink),

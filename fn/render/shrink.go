@@ -33,7 +33,7 @@ const (
 // every spec, not only when voters go down: the function is stateless and cannot know the current
 // size; the Job reads it at run time and exits at once when there is nothing to remove.
 func shrinkObjects(c *model.Cluster) []Object {
-	if !*c.Spec.Spec.Shrink.Enabled {
+	if !c.HasShrinkJob() {
 		return nil
 	}
 	hook := func(m metav1.ObjectMeta, wave string) metav1.ObjectMeta {
