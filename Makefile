@@ -46,7 +46,7 @@ fuzz:
 
 ## golden: rewrite the golden files under testdata/ (review the diff before committing)
 golden: build
-	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./e2e/... -run Golden -update
+	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./e2e/kustomize -run Golden -update
 
 clean:
 	rm -rf bin dist
