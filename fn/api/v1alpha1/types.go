@@ -28,16 +28,21 @@ const (
 type RqliteSpec struct {
 	metav1.TypeMeta `json:",inline"`
 	// Metadata is restricted on purpose: name (the cluster name), namespace, labels and annotations.
-	Metadata ObjectMeta  `json:"metadata"`
-	Spec     ClusterSpec `json:"spec"`
+	Metadata ObjectMeta `json:"metadata"`
+	// Spec is the desired cluster.
+	Spec ClusterSpec `json:"spec"`
 }
 
 // ObjectMeta is the subset of metav1.ObjectMeta a spec may carry. Strict decoding rejects the rest,
 // so a mistyped `namepsace` is an error, not a silently ignored key.
 type ObjectMeta struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	// Name of the cluster: every object and pod name starts with it (DNS-1035 label, at most 40 characters).
+	Name string `json:"name"`
+	// Namespace of every rendered object; needed by the shrink Job's RoleBinding and FQDN certificates.
+	Namespace string `json:"namespace,omitempty"`
+	// Labels are copied to every rendered object and pod.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are copied to every rendered object, except orchestrator annotations (config.kubernetes.io/*, …).
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -89,6 +94,7 @@ type ClusterSpec struct {
 // MetricsSpec configures the metrics sidecar. rqlited publishes its statistics only as JSON; the
 // sidecar (`rqlite-fn exporter`) serves them in the Prometheus text format on port 9102.
 type MetricsSpec struct {
+	// Enabled adds the exporter sidecar to every pod.
 	Enabled bool `json:"enabled"`
 	// Image runs `rqlite-fn exporter`; defaults to spec.shrink.image (this function's image).
 	Image string `json:"image,omitempty"`
@@ -143,24 +149,30 @@ type TLSConfig struct {
 
 // CertManager configures the rendered cert-manager Certificate.
 type CertManager struct {
+	// IssuerRef names the cert-manager issuer that signs the certificate.
 	IssuerRef IssuerRef `json:"issuerRef"`
 	// Duration and RenewBefore are Go durations, e.g. 2160h.
-	Duration    string `json:"duration,omitempty"`
+	Duration string `json:"duration,omitempty"`
+	// RenewBefore is how long before expiry cert-manager renews, a Go duration shorter than Duration.
 	RenewBefore string `json:"renewBefore,omitempty"`
 }
 
 // IssuerRef points at a cert-manager Issuer or ClusterIssuer.
 type IssuerRef struct {
+	// Name of the Issuer or ClusterIssuer.
 	Name string `json:"name"`
 	// Kind is Issuer (default) or ClusterIssuer.
-	Kind  string `json:"kind,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Group of the issuer kind; default cert-manager.io.
 	Group string `json:"group,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the cluster's namespace.
 type SecretKeyRef struct {
+	// Name of the Secret, in the cluster's namespace.
 	Name string `json:"name"`
-	Key  string `json:"key,omitempty"`
+	// Key within the Secret; each field documents its default.
+	Key string `json:"key,omitempty"`
 }
 
 // AuthSpec configures rqlite authentication. Credentials are only ever referenced: the function
@@ -178,7 +190,9 @@ type AuthSpec struct {
 
 // Credentials are a user name and a password kept in a Secret.
 type Credentials struct {
-	Username       string       `json:"username"`
+	// Username as written in rqlite's users file.
+	Username string `json:"username"`
+	// PasswordSecret holds the user's password (default key password).
 	PasswordSecret SecretKeyRef `json:"passwordSecret"`
 }
 
@@ -193,7 +207,8 @@ type BackupSpec struct {
 	// Timestamp prefixes each upload's name with its time instead of overwriting one object.
 	Timestamp bool `json:"timestamp,omitempty"`
 	// Exactly one storage: S3 (or S3-compatible) or GCS.
-	S3  *S3Storage  `json:"s3,omitempty"`
+	S3 *S3Storage `json:"s3,omitempty"`
+	// GCS is a Google Cloud Storage bucket.
 	GCS *GCSStorage `json:"gcs,omitempty"`
 	// Restore loads the latest backup into a node that starts with no data.
 	Restore *RestoreSpec `json:"restore,omitempty"`
@@ -201,32 +216,41 @@ type BackupSpec struct {
 
 // S3Storage is an S3 or S3-compatible bucket.
 type S3Storage struct {
+	// Bucket receiving the backups.
 	Bucket string `json:"bucket"`
 	// Path is the object key, e.g. backups/rqlite.sqlite.gz.
-	Path   string `json:"path"`
+	Path string `json:"path"`
+	// Region of the bucket, e.g. us-east-1.
 	Region string `json:"region"`
 	// Endpoint for S3-compatible stores (MinIO, Ceph, …); empty means AWS.
-	Endpoint       string `json:"endpoint,omitempty"`
-	ForcePathStyle bool   `json:"forcePathStyle,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	// ForcePathStyle addresses the bucket in the path, as most S3-compatible stores need.
+	ForcePathStyle bool `json:"forcePathStyle,omitempty"`
 	// AccessKeyID and SecretAccessKey reference a Secret; leave both out to use the pod's
 	// workload identity (IAM roles for service accounts: see spec.serviceAccount.annotations).
-	AccessKeyID     *SecretKeyRef `json:"accessKeyID,omitempty"`
+	AccessKeyID *SecretKeyRef `json:"accessKeyID,omitempty"`
+	// SecretAccessKey goes with AccessKeyID (default key secret-access-key).
 	SecretAccessKey *SecretKeyRef `json:"secretAccessKey,omitempty"`
 }
 
 // GCSStorage is a Google Cloud Storage bucket. rqlite authenticates with a service account key
 // file, mounted from a Secret.
 type GCSStorage struct {
-	Bucket    string `json:"bucket"`
-	Name      string `json:"name"`
+	// Bucket receiving the backups.
+	Bucket string `json:"bucket"`
+	// Name of the backup object in the bucket.
+	Name string `json:"name"`
+	// ProjectID of the Google Cloud project.
 	ProjectID string `json:"projectID"`
-	Endpoint  string `json:"endpoint,omitempty"`
+	// Endpoint overrides the GCS API address (emulators, private endpoints).
+	Endpoint string `json:"endpoint,omitempty"`
 	// CredentialsSecret holds the service account key JSON (default key credentials.json).
 	CredentialsSecret SecretKeyRef `json:"credentialsSecret"`
 }
 
 // RestoreSpec configures rqlite's automatic restore from the backup location.
 type RestoreSpec struct {
+	// Enabled adds -auto-restore to the voters.
 	Enabled bool `json:"enabled,omitempty"`
 	// Timeout for the download, a Go duration; default 5m.
 	Timeout string `json:"timeout,omitempty"`
@@ -238,7 +262,8 @@ type RestoreSpec struct {
 type VoterPool struct {
 	// Replicas is the number of voters; odd numbers tolerate the most failures per node.
 	Replicas *int32 `json:"replicas,omitempty"`
-	Pool     `json:",inline"`
+	// Pool holds the voters' pod settings.
+	Pool `json:",inline"`
 }
 
 // ReadOnlyPool is a set of non-voting nodes. Exactly one of Replicas or Autoscaling is set.
@@ -247,12 +272,15 @@ type ReadOnlyPool struct {
 	Replicas *int32 `json:"replicas,omitempty"`
 	// Autoscaling renders a HorizontalPodAutoscaler and leaves replicas to it.
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
-	Pool        `json:",inline"`
+	// Pool holds the read-only pods' settings.
+	Pool `json:",inline"`
 }
 
 // Autoscaling bounds the read-only pool's HorizontalPodAutoscaler.
 type Autoscaling struct {
+	// MinReplicas is the smallest pool the autoscaler keeps (at least 1).
 	MinReplicas int32 `json:"minReplicas"`
+	// MaxReplicas is the largest pool the autoscaler grows to (at least minReplicas).
 	MaxReplicas int32 `json:"maxReplicas"`
 	// TargetCPUUtilizationPercentage defaults to 70.
 	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
@@ -260,34 +288,44 @@ type Autoscaling struct {
 
 // Pool holds what both pools can set on their pods.
 type Pool struct {
+	// Resources of the rqlited container; defaults fill only what is not set, and never conflict with it.
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 	// Scheduling places the pods; by default pods of a pool avoid sharing a node and spread over zones.
 	Scheduling Scheduling `json:"scheduling,omitempty"`
 	// Probes override the rendered probes field by field (a nil field keeps the default).
 	Probes Probes `json:"probes,omitempty"`
 	// ExtraArgs are appended to rqlited's flags. Flags the function manages are refused.
-	ExtraArgs         []string             `json:"extraArgs,omitempty"`
-	ExtraEnv          []corev1.EnvVar      `json:"extraEnv,omitempty"`
-	ExtraVolumes      []corev1.Volume      `json:"extraVolumes,omitempty"`
+	ExtraArgs []string `json:"extraArgs,omitempty"`
+	// ExtraEnv adds environment variables to the rqlited container.
+	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`
+	// ExtraVolumes adds pod volumes (data, tmp, config and the feature volumes are reserved names).
+	ExtraVolumes []corev1.Volume `json:"extraVolumes,omitempty"`
+	// ExtraVolumeMounts mounts ExtraVolumes into the rqlited container, outside /rqlite, /config and /tmp.
 	ExtraVolumeMounts []corev1.VolumeMount `json:"extraVolumeMounts,omitempty"`
-	PodLabels         map[string]string    `json:"podLabels,omitempty"`
-	PodAnnotations    map[string]string    `json:"podAnnotations,omitempty"`
+	// PodLabels are added to the pods (app.kubernetes.io/* are reserved: they select the pods).
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+	// PodAnnotations are added to the pods.
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 	// ExtraContainers run beside rqlited (sidecars); ExtraInitContainers before it.
-	ExtraContainers     []corev1.Container `json:"extraContainers,omitempty"`
+	ExtraContainers []corev1.Container `json:"extraContainers,omitempty"`
+	// ExtraInitContainers run before rqlited, after the function's own init container.
 	ExtraInitContainers []corev1.Container `json:"extraInitContainers,omitempty"`
 }
 
 // Scheduling places a pool's pods.
 type Scheduling struct {
-	NodeSelector map[string]string   `json:"nodeSelector,omitempty"`
-	Tolerations  []corev1.Toleration `json:"tolerations,omitempty"`
+	// NodeSelector restricts the pods to nodes with these labels.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations let the pods run on tainted nodes.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 	// Affinity replaces the default anti-affinity entirely when set.
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 	// AntiAffinity chooses the default host anti-affinity: preferred (default), required or none.
 	AntiAffinity AntiAffinityMode `json:"antiAffinity,omitempty"`
 	// TopologySpreadConstraints replace the default zone spread when set.
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
-	PriorityClassName         string                            `json:"priorityClassName,omitempty"`
+	// PriorityClassName of the pods, e.g. a class that protects databases from preemption.
+	PriorityClassName string `json:"priorityClassName,omitempty"`
 }
 
 // AntiAffinityMode selects how strongly pods of one pool avoid sharing a node.
@@ -301,23 +339,32 @@ const (
 
 // Probes override the rendered probes.
 type Probes struct {
+	// Readiness tunes the readiness probe (/readyz?sync).
 	Readiness *ProbeOverride `json:"readiness,omitempty"`
-	Liveness  *ProbeOverride `json:"liveness,omitempty"`
-	Startup   *ProbeOverride `json:"startup,omitempty"`
+	// Liveness tunes the liveness probe (/readyz?noleader).
+	Liveness *ProbeOverride `json:"liveness,omitempty"`
+	// Startup tunes the startup probe (/readyz?noleader); raise failureThreshold for very large databases.
+	Startup *ProbeOverride `json:"startup,omitempty"`
 }
 
 // ProbeOverride changes a probe's timing; the endpoint stays the function's, because the readiness
 // semantics (caught up with the leader) are what keeps stale nodes out of the Services.
 type ProbeOverride struct {
+	// InitialDelaySeconds before the first probe.
 	InitialDelaySeconds *int32 `json:"initialDelaySeconds,omitempty"`
-	PeriodSeconds       *int32 `json:"periodSeconds,omitempty"`
-	TimeoutSeconds      *int32 `json:"timeoutSeconds,omitempty"`
-	FailureThreshold    *int32 `json:"failureThreshold,omitempty"`
-	SuccessThreshold    *int32 `json:"successThreshold,omitempty"`
+	// PeriodSeconds between probes.
+	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
+	// TimeoutSeconds for one probe.
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+	// FailureThreshold: consecutive failures before the probe fails.
+	FailureThreshold *int32 `json:"failureThreshold,omitempty"`
+	// SuccessThreshold: consecutive successes before readiness returns (1 for liveness and startup).
+	SuccessThreshold *int32 `json:"successThreshold,omitempty"`
 }
 
 // Storage is the per-node persistent volume.
 type Storage struct {
+	// StorageClassName of the PVCs; the cluster default when unset. Immutable once created.
 	StorageClassName *string `json:"storageClassName,omitempty"`
 	// Size defaults to 10Gi.
 	Size *resource.Quantity `json:"size,omitempty"`
@@ -328,15 +375,20 @@ type Storage struct {
 
 // RetentionPolicy mirrors the StatefulSet PVC retention policy.
 type RetentionPolicy struct {
+	// WhenDeleted: Retain (default) or Delete the PVCs when the StatefulSet is deleted.
 	WhenDeleted string `json:"whenDeleted,omitempty"`
-	WhenScaled  string `json:"whenScaled,omitempty"`
+	// WhenScaled: Retain (default) or Delete the PVCs of pods removed by scaling down.
+	WhenScaled string `json:"whenScaled,omitempty"`
 }
 
 // ServiceSpec configures the client Services (voters and read-only).
 type ServiceSpec struct {
-	Type                     corev1.ServiceType `json:"type,omitempty"`
-	Annotations              map[string]string  `json:"annotations,omitempty"`
-	LoadBalancerSourceRanges []string           `json:"loadBalancerSourceRanges,omitempty"`
+	// Type of the client Services: ClusterIP (default), NodePort or LoadBalancer.
+	Type corev1.ServiceType `json:"type,omitempty"`
+	// Annotations on the client Services, e.g. for a cloud load balancer.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// LoadBalancerSourceRanges restricts a LoadBalancer Service to these CIDRs.
+	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
 }
 
 // Recovery holds the disaster-recovery switches.
@@ -359,14 +411,19 @@ type NetworkPolicySpec struct {
 
 // NetworkPolicyPeer selects clients allowed to reach the HTTP API.
 type NetworkPolicyPeer struct {
-	PodSelector       *metav1.LabelSelector `json:"podSelector,omitempty"`
+	// PodSelector selects client pods (in the cluster's namespace, or in NamespaceSelector's).
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+	// NamespaceSelector selects client namespaces.
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
-	IPBlock           *IPBlock              `json:"ipBlock,omitempty"`
+	// IPBlock admits clients by address.
+	IPBlock *IPBlock `json:"ipBlock,omitempty"`
 }
 
 // IPBlock is a CIDR with optional exceptions.
 type IPBlock struct {
-	CIDR   string   `json:"cidr"`
+	// CIDR admitted, e.g. 10.0.0.0/8.
+	CIDR string `json:"cidr"`
+	// Except carves CIDRs out of CIDR.
 	Except []string `json:"except,omitempty"`
 }
 
