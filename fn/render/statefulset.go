@@ -104,7 +104,9 @@ func podTemplate(c *model.Cluster, p *model.Pool) corev1.PodTemplateSpec {
 	if !p.ReadOnly {
 		pod.InitContainers = []corev1.Container{peersInitContainer(c)}
 	}
-	pod.InitContainers = append(pod.InitContainers, p.Spec.ExtraInitContainers...)
+	for _, x := range p.Spec.ExtraInitContainers {
+		pod.InitContainers = append(pod.InitContainers, restricted(x))
+	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
 		Spec:       pod,
@@ -116,7 +118,37 @@ func containers(c *model.Cluster, p *model.Pool) []corev1.Container {
 	if m := metricsSidecar(c); m != nil {
 		cs = append(cs, *m)
 	}
-	return append(cs, p.Spec.ExtraContainers...)
+	for _, x := range p.Spec.ExtraContainers {
+		cs = append(cs, restricted(x))
+	}
+	return cs
+}
+
+// restricted fills in what the "restricted" Pod Security Standard requires of a user's container
+// and the user left unset, so a sidecar written without a securityContext does not keep every pod
+// of the pool from being admitted. Validation refuses explicit settings the standard forbids.
+func restricted(c corev1.Container) corev1.Container {
+	sc := c.SecurityContext.DeepCopy()
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
+	}
+	if sc.AllowPrivilegeEscalation == nil {
+		sc.AllowPrivilegeEscalation = ptr(false)
+	}
+	if sc.Capabilities == nil {
+		sc.Capabilities = &corev1.Capabilities{}
+	}
+	if len(sc.Capabilities.Drop) == 0 {
+		sc.Capabilities.Drop = []corev1.Capability{"ALL"}
+	}
+	if sc.RunAsNonRoot == nil {
+		sc.RunAsNonRoot = ptr(true)
+	}
+	if sc.ReadOnlyRootFilesystem == nil {
+		sc.ReadOnlyRootFilesystem = ptr(true)
+	}
+	c.SecurityContext = sc
+	return c
 }
 
 // Args are rqlited's flags for a pool, in a fixed order. Values that change with scale are

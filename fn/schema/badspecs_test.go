@@ -172,6 +172,11 @@ var schemaVerdicts = map[string]string{
 	"bad anti-affinity mode":      rejected, // enum
 	"bad CIDR":                    accepted, // CIDR syntax
 	"empty peer":                  accepted, // an object with no field set
-	"not an object":               rejected, // type object
-	"not YAML":                    unparsable,
+	// Pod Security rules on the user's own containers and container names are Validate's.
+	"privileged sidecar":               accepted,
+	"init container adds a capability": accepted,
+	"sidecar named like rqlite's":      accepted,
+	"sidecar without image":            accepted,
+	"not an object":                    rejected, // type object
+	"not YAML":                         unparsable,
 }

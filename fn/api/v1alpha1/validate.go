@@ -350,6 +350,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 			if ctr.Image == "" {
 				ps.add(cp+".image", "is required", "name the container's image")
 			}
+			validateRestricted(ps, cp+".securityContext", ctr.SecurityContext)
 		}
 	}
 	for _, k := range sortedKeys(p.PodLabels) {
@@ -595,5 +596,40 @@ func validateMetrics(ps *Problems, c *ClusterSpec) {
 		for _, k := range sortedKeys(pm.Labels) {
 			validateLabel(ps, "spec.metrics.podMonitor.labels", k, pm.Labels[k])
 		}
+	}
+}
+
+// validateRestricted refuses container settings the "restricted" Pod Security Standard forbids:
+// the rendered pods must be admitted in a namespace that enforces it. Unset fields are filled in
+// by the renderer.
+func validateRestricted(ps *Problems, path string, sc *corev1.SecurityContext) {
+	if sc == nil {
+		return
+	}
+	const fix = "remove it: the pods meet the restricted Pod Security Standard"
+	if sc.Privileged != nil && *sc.Privileged {
+		ps.add(path+".privileged", "privileged containers are not allowed", fix)
+	}
+	if sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation {
+		ps.add(path+".allowPrivilegeEscalation", "privilege escalation is not allowed", fix)
+	}
+	if sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot {
+		ps.add(path+".runAsNonRoot", "containers must run as non-root", fix)
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		ps.add(path+".runAsUser", "uid 0 is root", "run as a non-zero uid, or remove it to inherit the pod's")
+	}
+	if sc.Capabilities != nil {
+		for i, c := range sc.Capabilities.Add {
+			if c != "NET_BIND_SERVICE" {
+				ps.add(fmt.Sprintf("%s.capabilities.add[%d]", path, i), fmt.Sprintf("capability %s is not allowed", c), "only NET_BIND_SERVICE may be added")
+			}
+		}
+		if len(sc.Capabilities.Drop) > 0 && !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			ps.add(path+".capabilities.drop", "must drop ALL", "write drop: [ALL], or remove it")
+		}
+	}
+	if sp := sc.SeccompProfile; sp != nil && sp.Type == corev1.SeccompProfileTypeUnconfined {
+		ps.add(path+".seccompProfile.type", "Unconfined seccomp is not allowed", "write RuntimeDefault or Localhost, or remove it")
 	}
 }

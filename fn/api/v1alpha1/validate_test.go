@@ -74,6 +74,10 @@ var badSpecs = []struct {
 	{"bad anti-affinity mode", header + "spec:\n  voters:\n    scheduling:\n      antiAffinity: sometimes\n", "spec.voters.scheduling.antiAffinity", "write preferred, required or none"},
 	{"bad CIDR", header + "spec:\n  networkPolicy:\n    clientFrom:\n    - ipBlock:\n        cidr: 10.0.0.0/33\n", "spec.networkPolicy.clientFrom[0].ipBlock.cidr", "write e.g. 10.0.0.0/8"},
 	{"empty peer", header + "spec:\n  networkPolicy:\n    clientFrom:\n    - {}\n", "spec.networkPolicy.clientFrom[0]", "set podSelector, namespaceSelector or ipBlock"},
+	{"privileged sidecar", header + "spec:\n  voters:\n    extraContainers:\n    - name: x\n      image: busybox:1.36\n      securityContext:\n        privileged: true\n", "spec.voters.extraContainers[0].securityContext.privileged", "remove it: the pods meet the restricted Pod Security Standard"},
+	{"init container adds a capability", header + "spec:\n  readOnly:\n    extraInitContainers:\n    - name: x\n      image: busybox:1.36\n      securityContext:\n        capabilities:\n          add: [NET_ADMIN]\n", "spec.readOnly.extraInitContainers[0].securityContext.capabilities.add[0]", "only NET_BIND_SERVICE may be added"},
+	{"sidecar without image", header + "spec:\n  voters:\n    extraContainers:\n    - name: x\n", "spec.voters.extraContainers[0].image", "name the container's image"},
+	{"sidecar named like rqlite's", header + "spec:\n  voters:\n    extraContainers:\n    - name: rqlite\n      image: busybox:1.36\n", "spec.voters.extraContainers[0].name", "choose another name"},
 	{"not an object", "- a\n- b\n", "", "start the document with apiVersion: rqlite.io/v1alpha1"},
 	{"not YAML", "a: [b\n", "", ""},
 }
