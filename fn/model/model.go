@@ -91,6 +91,9 @@ type Layout struct {
 	ServicePort int32  // the client Services' port
 	// FQDNRaft advertises fully qualified Raft addresses, as the chart's nodes do.
 	FQDNRaft bool
+	// UnlabelledClaims leaves the volumeClaimTemplates without labels, as the chart renders them:
+	// the field is immutable, so an adopted StatefulSet must keep the chart's exactly.
+	UnlabelledClaims bool
 }
 
 // Mount paths of the optional features' Secrets.
@@ -111,6 +114,7 @@ var DefaultLayout = Layout{
 var HelmChartLayout = Layout{
 	Claim: "storage", DataMount: "/rqlite", DataDir: "/rqlite",
 	ConfigMount: "/config/peers", SecretsRoot: "/config", ServicePort: 80, FQDNRaft: true,
+	UnlabelledClaims: true,
 }
 
 // Pool is one StatefulSet's worth of nodes.

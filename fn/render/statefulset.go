@@ -26,13 +26,17 @@ const (
 
 func statefulSet(c *model.Cluster, p *model.Pool) *appsv1.StatefulSet {
 	st := &c.Spec.Spec.Storage
+	claimLabels := c.Selector(p.Component)
+	if c.Layout.UnlabelledClaims {
+		claimLabels = nil
+	}
 	vct := corev1.PersistentVolumeClaim{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: c.Layout.Claim,
 			// Selector labels only: volumeClaimTemplates are immutable, so nothing that changes
 			// over the cluster's life (version) may appear here.
-			Labels: c.Selector(p.Component),
+			Labels: claimLabels,
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},

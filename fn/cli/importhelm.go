@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rqlite/rqlite-krm/fn/helmimport"
+)
+
+func init() {
+	Commands["import-helm"] = Command{
+		Summary: "turn a Helm release's values (rqlite chart 2.0.0) into the RqliteSpec that adopts it; report on stderr",
+		Run:     runImportHelm,
+	}
+}
+
+// Exit codes of import-helm. A spec that needs the user's decision is still written, but a script
+// must be able to tell it from a clean import.
+const (
+	importOK       = 0
+	importFailed   = 1
+	importUsage    = 2
+	importToReview = 3
+)
+
+// schemaFile is where the spec's JSON Schema lives in a checkout of this repository (or a
+// configuration repository that vendors it); the emitted spec points editors at it when present.
+const schemaFile = "schema/rqlitespec.schema.json"
+
+const importHelmUsage = `usage: rqlite-fn import-helm VALUES.yaml... --namespace NS [--release NAME] [--cluster-domain DOMAIN] [--report text|json]
+
+Writes the RqliteSpec equivalent to the rqlite Helm chart (2.0.0) release with these values to
+stdout, and a report to stderr: every chart value is mapped, replaced by the function's own
+behaviour, dropped, or unsupported with the reason and what to do instead. Several values files
+merge in order, as with helm -f; - reads stdin.
+
+  --namespace NS          the release's namespace (required: the chart's nodes advertise
+                          fully qualified Raft addresses that name it)
+  --release NAME          the release name (default rqlite)
+  --cluster-domain DOMAIN the cluster's DNS domain when it is not cluster.local
+  --report text|json      report format (default text)
+
+Exit status: 0 imported; 3 imported, but the report lists unsupported values or actions to take
+before applying; 1 the values cannot be read or the imported spec does not validate; 2 usage.
+Then follow docs/helm-migration.md.
+`
+
+func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	opts := helmimport.Options{}
+	format := "text"
+	var files []string
+	usageErr := func(msg string) int {
+		fmt.Fprintf(stderr, "rqlite-fn import-helm: %s\n\n%s", msg, importHelmUsage)
+		return importUsage
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		flagValue := func() (string, bool) {
+			if hasVal {
+				return val, true
+			}
+			if i+1 < len(args) {
+				i++
+				return args[i], true
+			}
+			return "", false
+		}
+		switch {
+		case a == "-h" || a == "--help":
+			fmt.Fprint(stdout, importHelmUsage)
+			return importOK
+		case name == "--namespace" || name == "-n":
+			v, ok := flagValue()
+			if !ok {
+				return usageErr(name + " needs a value")
+			}
+			opts.Namespace = v
+		case name == "--release":
+			v, ok := flagValue()
+			if !ok {
+				return usageErr(name + " needs a value")
+			}
+			opts.Release = v
+		case name == "--cluster-domain":
+			v, ok := flagValue()
+			if !ok {
+				return usageErr(name + " needs a value")
+			}
+			opts.ClusterDomain = v
+		case name == "--report":
+			v, ok := flagValue()
+			if !ok || (v != "text" && v != "json") {
+				return usageErr("--report takes text or json")
+			}
+			format = v
+		case a == "-" || !strings.HasPrefix(a, "-"):
+			files = append(files, a)
+		default:
+			return usageErr(fmt.Sprintf("unknown flag %q", a))
+		}
+	}
+	if len(files) == 0 {
+		return usageErr("no values file")
+	}
+	if opts.Namespace == "" {
+		return usageErr("--namespace is required: " + helmimport.ErrNoNamespace.Error())
+	}
+	var values [][]byte
+	for _, f := range files {
+		var b []byte
+		var err error
+		if f == "-" {
+			b, err = io.ReadAll(stdin)
+		} else {
+			b, err = os.ReadFile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
+			return importFailed
+		}
+		values = append(values, b)
+	}
+	if _, err := os.Stat(schemaFile); err == nil {
+		opts.SchemaRef = filepath.ToSlash(schemaFile)
+	}
+	res, err := helmimport.Import(opts, values...)
+	if err != nil {
+		fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
+		if errors.Is(err, helmimport.ErrNoNamespace) {
+			return importUsage
+		}
+		return importFailed
+	}
+	if _, err := stdout.Write(res.YAML); err != nil {
+		fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
+		return importFailed
+	}
+	if format == "json" {
+		err = res.Report.WriteJSON(stderr)
+	} else {
+		err = res.Report.WriteText(stderr)
+	}
+	if err != nil {
+		return importFailed
+	}
+	switch {
+	case res.Problems.HasErrors():
+		return importFailed
+	case len(res.Report.Unsupported()) > 0 || len(res.Report.Actions()) > 0:
+		return importToReview
+	}
+	return importOK
+}
