@@ -247,6 +247,8 @@ func objectStorePorts(b *v1alpha1.BackupSpec) []networkingv1.NetworkPolicyPort {
 		if p, err := strconv.Atoi(u.Port()); err == nil && p != 443 {
 			ports = append(ports, tcpPort(int32(p)))
 		}
+	} else if err == nil && u.Scheme == "http" {
+		ports = append(ports, tcpPort(80))
 	} else if _, port, err := net.SplitHostPort(endpoint); err == nil {
 		if p, err := strconv.Atoi(port); err == nil && p != 443 {
 			ports = append(ports, tcpPort(int32(p)))

@@ -242,7 +242,7 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 	env = append(env, p.Spec.ExtraEnv...)
 	mounts := []corev1.VolumeMount{
 		{Name: c.Layout.Claim, MountPath: c.Layout.DataMount},
-		{Name: model.TmpVolume, MountPath: "/tmp"},
+		tmpMount(c, p),
 	}
 	if !p.ReadOnly && spec.Backup != nil {
 		mounts = append(mounts, corev1.VolumeMount{Name: model.ConfigVolume, MountPath: c.Layout.ConfigMount, ReadOnly: true})
@@ -430,10 +430,27 @@ func restrictedContainer() *corev1.SecurityContext {
 	}
 }
 
+// stagesBackups reports whether the pool's rqlited writes whole database copies to its temporary
+// directory: uploads and restores are staged there before they go out or are loaded.
+func stagesBackups(c *model.Cluster, p *model.Pool) bool {
+	return c.Spec.Spec.Backup != nil && !p.ReadOnly
+}
+
+// tmpMount is rqlited's temporary directory: a small emptyDir, or, where backups are staged, a
+// directory on the data volume, which is sized for the database (an emptyDir counts against the
+// pod's ephemeral-storage limit, and the kubelet would evict the pod mid-upload).
+func tmpMount(c *model.Cluster, p *model.Pool) corev1.VolumeMount {
+	if stagesBackups(c, p) {
+		return corev1.VolumeMount{Name: c.Layout.Claim, MountPath: "/tmp", SubPath: "tmp"}
+	}
+	return corev1.VolumeMount{Name: model.TmpVolume, MountPath: "/tmp"}
+}
+
 func volumes(c *model.Cluster, p *model.Pool) []corev1.Volume {
-	tmp := resource.MustParse(tmpSize)
-	vs := []corev1.Volume{
-		{Name: model.TmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmp}}},
+	var vs []corev1.Volume
+	if !stagesBackups(c, p) {
+		tmp := resource.MustParse(tmpSize)
+		vs = append(vs, corev1.Volume{Name: model.TmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmp}}})
 	}
 	if !p.ReadOnly {
 		items := []corev1.KeyToPath{{Key: model.KeyPeersJSON, Path: model.KeyPeersJSON}}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,24 @@ type RqliteClusterOptions struct {
 	// NoWait returns as soon as the processes are started, for tests of
 	// clusters that are not meant to form.
 	NoWait bool
+
+	// NodeArgs returns flags for one node, appended after ExtraArgs (and
+	// before AddNodeOptions.ExtraArgs), for values that differ per node the
+	// way they differ per pod: advertised names, per-pod files.
+	NodeArgs func(n *RqliteNode) []string
+	// NodeEnv returns "K=V" entries for one node, added after ExtraEnv.
+	NodeEnv func(n *RqliteNode) []string
+	// HTTPS makes node URLs https://. The certificate reaches the nodes
+	// through ExtraArgs or NodeArgs (-http-cert, -http-key).
+	HTTPS bool
+	// URLHost, when set, is the host a node's URL names instead of its
+	// loopback address, e.g. the pod DNS name its certificate is issued for.
+	// HTTPClient must then be able to reach that name. It is called once per
+	// node, with the cluster's lock held: it must not call the cluster.
+	URLHost func(n *RqliteNode) string
+	// HTTPClient is used by every client the harness makes: TLS roots,
+	// client certificates, a dialer that resolves URLHost names.
+	HTTPClient *http.Client
 }
 
 // RqliteNode is one rqlited process of a cluster. Fields are fixed for the
@@ -70,7 +89,7 @@ type RqliteNode struct {
 	Voter    bool   // as started; a later removal or re-join does not change it
 	HTTPAddr string // host:port
 	RaftAddr string // host:port
-	URL      string // http://HTTPAddr
+	URL      string // http(s)://HTTPAddr, or the URLHost name
 	Dir      string // holds data/ and node.log
 	DataDir  string
 	LogPath  string
@@ -220,7 +239,14 @@ func (c *RqliteCluster) newNode(voter bool, id string) *RqliteNode {
 		LogPath:  filepath.Join(dir, "node.log"),
 		c:        c,
 	}
-	n.URL = "http://" + n.HTTPAddr
+	scheme, urlHost := "http", host
+	if c.opts.HTTPS {
+		scheme = "https"
+	}
+	if c.opts.URLHost != nil {
+		urlHost = c.opts.URLHost(n)
+	}
+	n.URL = scheme + "://" + net.JoinHostPort(urlHost, fmt.Sprint(rqliteHTTPPort))
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -276,7 +302,14 @@ func (c *RqliteCluster) args(n *RqliteNode) ([]string, []string) {
 		args = append(args, "-auth", c.auth, "-join-as", c.opts.Username)
 	}
 	args = append(args, c.opts.ExtraArgs...)
+	if c.opts.NodeArgs != nil {
+		args = append(args, c.opts.NodeArgs(n)...)
+	}
 	args = append(args, n.extraArgs...)
+	env = append(env, c.opts.ExtraEnv...)
+	if c.opts.NodeEnv != nil {
+		env = append(env, c.opts.NodeEnv(n)...)
+	}
 	return args, env
 }
 
@@ -329,7 +362,7 @@ func (c *RqliteCluster) start(n *RqliteNode) {
 	n.starts++
 	fmt.Fprintf(logf, "=== testenv start #%d: %s %s %s\n", n.starts, strings.Join(env, " "), c.bin, strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(filterEnv(os.Environ(), "RQLITE_DISCO_DNS_HOSTS"), append(env, c.opts.ExtraEnv...)...)
+	cmd.Env = append(filterEnv(os.Environ(), "RQLITE_DISCO_DNS_HOSTS"), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = n.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -448,6 +481,7 @@ func (c *RqliteCluster) ClusterClient() *rqlite.Client {
 func (c *RqliteCluster) client(urls ...string) *rqlite.Client {
 	return rqlite.MustNew(rqlite.Options{
 		URLs: urls, Username: c.opts.Username, Password: c.opts.Password, Timeout: 10 * time.Second,
+		HTTPClient: c.opts.HTTPClient,
 	})
 }
 

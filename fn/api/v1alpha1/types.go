@@ -182,7 +182,8 @@ type AuthSpec struct {
 	// permission to the anonymous user "*" so kubelet probes, which cannot carry credentials
 	// without writing them into the pod spec, can read readiness.
 	UsersSecret SecretKeyRef `json:"usersSecret"`
-	// JoinAs is the user nodes join the cluster as (needs the join and join-read-only permissions).
+	// JoinAs is the user nodes join the cluster as. It needs the join and join-read-only
+	// permissions, and remove: read-only nodes remove themselves on shutdown with these credentials.
 	JoinAs string `json:"joinAs"`
 	// ShrinkUser is the user the shrink Job acts as (needs remove, status and leader-ops).
 	ShrinkUser *Credentials `json:"shrinkUser,omitempty"`

@@ -470,7 +470,14 @@ func validateTLS(ps *Problems, s *RqliteSpec) {
 				ps.add(path+".certManager.renewBefore", fmt.Sprintf("%s is not shorter than the duration %s", cm.RenewBefore, cm.Duration), "renew well before the certificate expires, e.g. a third of its duration")
 			}
 			if s.Metadata.Namespace == "" {
-				ps.warn(path+".certManager", "without metadata.namespace the certificate cannot name the pods' fully qualified DNS names", "set metadata.namespace")
+				msg := "without metadata.namespace the certificate cannot name the pods' fully qualified DNS names"
+				if side.name == "client" {
+					// Clients, and the shrink Job, reach the leader at its advertised fully
+					// qualified name: a certificate without it fails their verification.
+					ps.add(path+".certManager", msg+", which clients following a leader redirect dial", "set metadata.namespace")
+				} else {
+					ps.warn(path+".certManager", msg, "set metadata.namespace")
+				}
 			}
 		}
 	}
@@ -487,7 +494,7 @@ func validateAuth(ps *Problems, c *ClusterSpec) {
 	}
 	checkSecretKey(ps, "spec.auth.usersSecret", a.UsersSecret)
 	if a.JoinAs == "" {
-		ps.add("spec.auth.joinAs", "nodes of an authenticated cluster must join as a user", "name a user of the users file with the join and join-read-only permissions")
+		ps.add("spec.auth.joinAs", "nodes of an authenticated cluster must join as a user", "name a user of the users file with the join, join-read-only and remove permissions")
 	}
 	if a.ShrinkUser == nil {
 		if *c.Shrink.Enabled {
