@@ -1,0 +1,147 @@
+package shrink_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rqlite/rqlite-krm/fn/generate"
+	"github.com/rqlite/rqlite-krm/fn/kube"
+	"github.com/rqlite/rqlite-krm/fn/render"
+	"github.com/rqlite/rqlite-krm/fn/shrink"
+	"github.com/rqlite/rqlite-krm/internal/testenv"
+)
+
+const kubeNS = "shrink-kube"
+
+// saKubeconfig writes a kubeconfig that authenticates as the rendered shrink
+// ServiceAccount, so the calls below run with exactly the Job's permissions.
+func saKubeconfig(t *testing.T, cp *testenv.ControlPlane, ns, sa string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	exp := int64(600)
+	tok, err := cp.Client().CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+current-context: sa
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+contexts:
+- name: sa
+  context: {cluster: test, user: sa}
+users:
+- name: sa
+  user:
+    token: %s
+`, cp.Host(), base64.StdEncoding.EncodeToString(cp.RESTConfig().CAData), tok.Status.Token)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	return path
+}
+
+// applyRendered renders a cluster spec and applies it. The controller manager's
+// StatefulSet controller then creates the pods; with no scheduler or kubelet
+// they stay Pending, and deleting an unscheduled pod removes it at once.
+func applyRendered(t *testing.T, cp *testenv.ControlPlane, ns string, voters, readOnly int) {
+	t.Helper()
+	spec := fmt.Sprintf(`apiVersion: rqlite.io/v1alpha1
+kind: RqliteSpec
+metadata:
+  name: rqlite
+  namespace: %s
+spec:
+  voters:
+    replicas: %d
+  readOnly:
+    replicas: %d
+`, ns, voters, readOnly)
+	res := generate.FromYAML([]byte(spec))
+	require.False(t, res.Problems.HasErrors(), "%v", res.Problems)
+	manifests, err := render.EncodeAll(res.Objects)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, testenv.ServerSideApply(ctx, cp, ns, manifests, "rqlite-krm-test"))
+}
+
+func waitPodCount(t *testing.T, cp *testenv.ControlPlane, ns, selector string, n int) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		pods, err := cp.Client().CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		if assert.NoError(c, err) {
+			assert.Len(c, pods.Items, n)
+		}
+	}, time.Minute, 100*time.Millisecond)
+}
+
+// TestKubeWorkloadOnRealAPIServer drives KubeWorkload against a real
+// kube-apiserver and StatefulSet controller, as the rendered ServiceAccount.
+func TestKubeWorkloadOnRealAPIServer(t *testing.T) {
+	cp := testenv.StartControlPlane(t, testenv.ControlPlaneOptions{ControllerManager: true})
+	testenv.CreateRestrictedNamespace(t, cp, kubeNS)
+	applyRendered(t, cp, kubeNS, 5, 1)
+	voterSel := "app.kubernetes.io/instance=rqlite,app.kubernetes.io/component=voter"
+	waitPodCount(t, cp, kubeNS, voterSel, 5)
+
+	kc, err := kube.FromKubeconfig(saKubeconfig(t, cp, kubeNS, "rqlite-shrink"))
+	require.NoError(t, err)
+	w := &shrink.KubeWorkload{Client: kc, Namespace: kubeNS, StatefulSet: "rqlite", PollInterval: 50 * time.Millisecond}
+	ctx := ctxFor(t, time.Minute)
+
+	n, exists, err := w.Replicas(ctx)
+	require.NoError(t, err)
+	assert.True(t, exists)
+	assert.Equal(t, 5, n)
+
+	// rqlite-4 plays a pod whose containers have not stopped yet: a finalizer
+	// keeps its object, terminating, as the kubelet would until it is done.
+	pods := cp.Client().CoreV1().Pods(kubeNS)
+	_, err = pods.Patch(ctx, "rqlite-4", types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":["test.rqlite.io/kubelet"]}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	require.NoError(t, w.SetReplicas(ctx, 3))
+	n, _, err = w.Replicas(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = w.WaitPodsGone(short, []int{3, 4})
+	cancel()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rqlite-4 (Pending, terminating)")
+	assert.NotContains(t, err.Error(), "rqlite-3", "an unscheduled pod is deleted at once")
+
+	_, err = pods.Patch(ctx, "rqlite-4", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	require.NoError(t, w.WaitPodsGone(ctx, []int{3, 4}))
+	waitPodCount(t, cp, kubeNS, voterSel, 3)
+	waitPodCount(t, cp, kubeNS, "app.kubernetes.io/instance=rqlite,app.kubernetes.io/component=readonly", 1)
+
+	// The Role names one StatefulSet: any other is out of reach, and that is
+	// not mistaken for "does not exist".
+	_, _, err = (&shrink.KubeWorkload{Client: kc, Namespace: kubeNS, StatefulSet: "rqlite-readonly"}).Replicas(ctx)
+	assert.True(t, kube.IsForbidden(err), "got %v", err)
+
+	// A fresh install: the Job runs before the StatefulSet exists.
+	require.NoError(t, cp.Client().AppsV1().StatefulSets(kubeNS).Delete(ctx, "rqlite", metav1.DeleteOptions{}))
+	_, exists, err = w.Replicas(ctx)
+	require.NoError(t, err)
+	assert.False(t, exists)
+}
