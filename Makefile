@@ -39,7 +39,9 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./bench/...
 	staticcheck ./...
+	staticcheck -tags bench ./bench/...
 
 fuzz:
 	$(GO) test ./fn/generate -run '^$$' -fuzz FuzzFromYAML -fuzztime $(FUZZTIME)
@@ -47,6 +49,10 @@ fuzz:
 ## golden: rewrite the golden files under testdata/ (review the diff before committing)
 golden: build
 	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./e2e/kustomize -run Golden -update
+
+## bench: build the release binary and print the benchmark table (docs/benchmarks.md)
+bench: build
+	bash bench/run.sh
 
 clean:
 	rm -rf bin dist

@@ -343,13 +343,6 @@ func (e *env) apply(objs []*unstructured.Unstructured, kinds ...string) error {
 	return errors.Join(errs...)
 }
 
-func uids(pods map[string]corev1.Pod) map[string]types.UID {
-	out := map[string]types.UID{}
-	for k, p := range pods {
-		out[k] = p.UID
-	}
-	return out
-}
 
 // TestAdoptHelmRelease follows docs/helm-migration.md on a chart release with 3 voters and 3
 // read-only nodes and checks every claim the runbook makes: the release's objects survive Helm

@@ -60,6 +60,7 @@ type shrinkOptions struct {
 	CAFile      string
 	CertFile    string
 	KeyFile     string
+	JobName     string
 	Kubeconfig  string
 	Timeout     time.Duration
 	Poll        time.Duration
@@ -82,6 +83,7 @@ func shrinkFlags(o *shrinkOptions, urls *string, passwordFile *string) *flag.Fla
 	fs.StringVar(&o.CAFile, "ca-file", "", "PEM CA bundle to verify an https rqlite URL")
 	fs.StringVar(&o.CertFile, "cert-file", "", "PEM client certificate, for an rqlite API that requires one (-http-verify-client); needs --key-file")
 	fs.StringVar(&o.KeyFile, "key-file", "", "PEM key of --cert-file")
+	fs.StringVar(&o.JobName, "job-name", "", "the Job this runs in: a newer shrink Job of the same cluster supersedes it, and it stops without changes")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside the cluster (default: the pod's service account)")
 	fs.DurationVar(&o.Timeout, "timeout", 50*time.Minute, "bound on the whole run; below the Job's 60 min deadline so the run reports why it stopped")
 	fs.DurationVar(&o.Poll, "poll-interval", 2*time.Second, "pace of every retry and wait")
@@ -245,7 +247,7 @@ func shrinkMain(ctx context.Context, o shrinkOptions, stdout, stderr io.Writer) 
 	if err != nil {
 		return fail("%v", err)
 	}
-	wl := &shrink.KubeWorkload{Client: kc, Namespace: o.Namespace, StatefulSet: o.StatefulSet, PollInterval: o.Poll}
+	wl := &shrink.KubeWorkload{Client: kc, Namespace: o.Namespace, StatefulSet: o.StatefulSet, PollInterval: o.Poll, Job: o.JobName}
 	cfg := shrink.Config{
 		StatefulSet:  o.StatefulSet,
 		Target:       o.Target,

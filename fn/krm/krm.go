@@ -4,6 +4,7 @@
 package krm
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"sort"
@@ -246,16 +247,50 @@ func id(o *fn.KubeObject) string {
 // none, and kpt then reads the whole ResourceList as one resource and fails with "resource must
 // have metadata.name" instead of showing the results; an explicit empty list keeps the results
 // visible when a failed run clears the items.
+//
+// Items are encoded one at a time, each by the SDK in a ResourceList of its own (the same context,
+// so the same bytes): go-yaml v3's emitter keeps every event of a document until the document
+// ends, so one encoder for a whole package of 1,000 specs held gigabytes (bench/).
 func ToYAML(rl *fn.ResourceList) ([]byte, error) {
-	out, err := rl.ToYAML()
-	if err != nil || len(rl.Items) > 0 {
-		return out, err
+	if len(rl.Items) == 0 {
+		out, err := rl.ToYAML()
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, "items: []\n"...), nil
 	}
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\n')
+	rl.Sort()
+	items := rl.Items
+	rl.Items = nil
+	rest, err := rl.ToYAML()
+	rl.Items = items
+	if err != nil {
+		return nil, err
 	}
-	return append(out, "items: []\n"...), nil
+	rest, ok := bytes.CutPrefix(rest, []byte(listHeader))
+	if !ok {
+		return rl.ToYAML() // an SDK that writes the header differently: take the slow path
+	}
+	out := append(make([]byte, 0, len(rest)+len(items)*4096), listHeader+"items:\n"...)
+	for _, it := range items {
+		one, err := (&fn.ResourceList{Items: fn.KubeObjects{it}}).ToYAML()
+		if err != nil {
+			return nil, err
+		}
+		item, ok := bytes.CutPrefix(one, []byte(listHeader+"items:\n"))
+		if !ok {
+			return rl.ToYAML()
+		}
+		out = append(out, item...)
+	}
+	return append(out, rest...), nil
 }
+
+// listHeader is how the SDK starts every ResourceList; items follow it.
+const listHeader = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"
 
 // SortedMessages renders results for people (the CLI and stderr under kustomize), errors first.
 func SortedMessages(rs fn.Results) []string {

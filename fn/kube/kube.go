@@ -24,6 +24,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -287,6 +288,16 @@ func (c *Client) SetReplicas(ctx context.Context, ns, name string, replicas int3
 func (c *Client) ListPods(ctx context.Context, ns, selector string) ([]corev1.Pod, error) {
 	var l corev1.PodList
 	p := fmt.Sprintf("/api/v1/namespaces/%s/pods?labelSelector=%s", url.PathEscape(ns), url.QueryEscape(selector))
+	if err := c.do(ctx, http.MethodGet, p, "", nil, &l); err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// ListJobs lists the Jobs matching a label selector.
+func (c *Client) ListJobs(ctx context.Context, ns, selector string) ([]batchv1.Job, error) {
+	var l batchv1.JobList
+	p := fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs?labelSelector=%s", url.PathEscape(ns), url.QueryEscape(selector))
 	if err := c.do(ctx, http.MethodGet, p, "", nil, &l); err != nil {
 		return nil, err
 	}

@@ -58,6 +58,8 @@ func shrinkObjects(c *model.Cluster) []Object {
 			// list and watch cannot be narrowed by name; the Job filters by the voter selector.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{c.ConfigMap()}, Verbs: []string{"get"}},
+			// A Job finds out whether a newer shrink Job (a later change) supersedes it.
+			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list"}},
 		},
 	}
 	binding := &rbacv1.RoleBinding{
@@ -158,6 +160,7 @@ func ShrinkArgs(c *model.Cluster) []string {
 		fmt.Sprintf("--target=%d", c.VoterCount()),
 		fmt.Sprintf("--rqlite-url=%s://%s:%d", c.HTTPScheme(), c.Voters.Client, c.Layout.ServicePort),
 		fmt.Sprintf("--headless=%s", c.Voters.Headless),
+		"--job-name=$(" + envJobName + ")",
 	}
 	if t := c.Spec.Spec.TLS; t != nil && t.Client != nil {
 		args = append(args, "--ca-file="+c.Layout.ClientTLSMount()+"/ca.crt")
@@ -175,9 +178,13 @@ func ShrinkArgs(c *model.Cluster) []string {
 // spec, never the value.
 const EnvShrinkPassword = "RQLITE_PASSWORD"
 
+// envJobName carries the Job's name, which the Job controller puts on its pods as a label.
+const envJobName = "JOB_NAME"
+
 func shrinkEnv(c *model.Cluster) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: model.EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		{Name: envJobName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['batch.kubernetes.io/job-name']"}}},
 	}
 	if a := c.Spec.Spec.Auth; a != nil && a.ShrinkUser != nil {
 		env = append(env, secretEnv(EnvShrinkPassword, a.ShrinkUser.PasswordSecret))

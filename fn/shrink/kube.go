@@ -22,6 +22,9 @@ type KubeWorkload struct {
 	Namespace    string
 	StatefulSet  string
 	PollInterval time.Duration // default 2 s
+	// Job is the name of the Job this process runs in, if any: a newer shrink Job of the same
+	// cluster supersedes it (see Superseded).
+	Job string
 
 	mu       sync.Mutex
 	selector string // the StatefulSet's own pod selector, read with the replicas
@@ -54,6 +57,37 @@ func (w *KubeWorkload) Replicas(ctx context.Context) (int, bool, error) {
 		replicas = int(*s.Spec.Replicas)
 	}
 	return replicas, true, nil
+}
+
+// Superseded names a shrink Job of the same cluster created after this one, if any. Renders are
+// applied in order, so the newest Job carries the newest target: an older one still running
+// (waiting for a leader, or retried by the Job controller after a failure) must not act on a
+// StatefulSet a later change has scaled.
+func (w *KubeWorkload) Superseded(ctx context.Context) (string, error) {
+	if w.Job == "" {
+		return "", nil
+	}
+	jobs, err := w.Client.ListJobs(ctx, w.Namespace, "app.kubernetes.io/component=shrink")
+	if err != nil {
+		return "", err
+	}
+	var own *time.Time
+	instance := ""
+	for _, j := range jobs {
+		if j.Name == w.Job {
+			t := j.CreationTimestamp.Time
+			own, instance = &t, j.Labels["app.kubernetes.io/instance"]
+		}
+	}
+	if own == nil {
+		return "", nil // cannot tell: act as told
+	}
+	for _, j := range jobs {
+		if j.Name != w.Job && j.Labels["app.kubernetes.io/instance"] == instance && j.CreationTimestamp.After(*own) {
+			return j.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // SetReplicas patches the scale subresource.

@@ -145,3 +145,49 @@ func TestKubeWorkloadOnRealAPIServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, exists)
 }
+
+// TestKubeWorkloadSuperseded: with the rendered Role (jobs: list), a Job learns that a newer shrink
+// Job of the same cluster exists; Jobs of other clusters do not count.
+func TestKubeWorkloadSuperseded(t *testing.T) {
+	cp := testenv.StartControlPlane(t, testenv.ControlPlaneOptions{})
+	const ns = "shrink-superseded"
+	testenv.CreateRestrictedNamespace(t, cp, ns)
+	applyRendered(t, cp, ns, 3, 0)
+	ctx := ctxFor(t, time.Minute)
+	jobs := cp.Client().BatchV1().Jobs(ns)
+	l, err := jobs.List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=shrink"})
+	require.NoError(t, err)
+	require.Len(t, l.Items, 1)
+	own := l.Items[0]
+
+	kc, err := kube.FromKubeconfig(saKubeconfig(t, cp, ns, "rqlite-shrink"))
+	require.NoError(t, err)
+	w := &shrink.KubeWorkload{Client: kc, Namespace: ns, StatefulSet: "rqlite", Job: own.Name}
+	newer, err := w.Superseded(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, newer, "alone, the Job is current")
+
+	// A later change's Job, created at least a second later (creation times have second precision).
+	time.Sleep(1100 * time.Millisecond)
+	later := own.DeepCopy()
+	later.ObjectMeta = metav1.ObjectMeta{Name: "rqlite-shrink-to-5-later", Labels: own.Labels}
+	later.Spec.Selector = nil
+	delete(later.Spec.Template.Labels, "batch.kubernetes.io/controller-uid")
+	delete(later.Spec.Template.Labels, "controller-uid")
+	delete(later.Spec.Template.Labels, "batch.kubernetes.io/job-name")
+	delete(later.Spec.Template.Labels, "job-name")
+	other := later.DeepCopy()
+	other.Name = "other-shrink-to-1-x"
+	other.Labels = map[string]string{"app.kubernetes.io/component": "shrink", "app.kubernetes.io/instance": "other"}
+	_, err = jobs.Create(ctx, other, metav1.CreateOptions{})
+	require.NoError(t, err)
+	newer, err = w.Superseded(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, newer, "another cluster's Job does not supersede this one")
+
+	_, err = jobs.Create(ctx, later, metav1.CreateOptions{})
+	require.NoError(t, err)
+	newer, err = w.Superseded(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "rqlite-shrink-to-5-later", newer)
+}

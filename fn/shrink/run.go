@@ -34,6 +34,12 @@ type Raft interface {
 var _ Raft = (*rqlite.Client)(nil)
 
 // Workload is the StatefulSet side of the workflow.
+// Superseder is implemented by workloads that can tell when a newer shrink (a later change to the
+// cluster) has taken over, so this run must stop without acting.
+type Superseder interface {
+	Superseded(ctx context.Context) (newer string, err error)
+}
+
 type Workload interface {
 	// Replicas returns the StatefulSet's desired replica count; exists is
 	// false (and err nil) when the StatefulSet does not exist.
@@ -169,6 +175,11 @@ type runner struct {
 	stepVictims map[string]bool
 
 	podGone map[string]bool // strays whose pods this run saw gone
+
+	// highWater is the most replicas this run has seen or set. More replicas than that means a
+	// later change scaled the StatefulSet up while this run was waiting: the run is stale and
+	// must not shrink what the newer change asked for.
+	highWater int
 }
 
 // view is one observation of the Raft configuration.
@@ -234,8 +245,25 @@ func (r *runner) loop(ctx context.Context) error {
 			r.logf("StatefulSet %s does not exist (yet): nothing to do; a fresh install runs this Job before the StatefulSet is created", sts)
 			return nil
 		}
+		if r.started && n > r.highWater {
+			r.logf("StatefulSet %s was scaled up to %d replicas by a later change while this run waited: superseded, stopping without changes (target %d)", sts, n, target)
+			r.res.ToReplicas = n
+			return nil
+		}
+		if sup, ok := r.wl.(Superseder); ok {
+			newer, err := sup.Superseded(ctx)
+			if err != nil && isFatalKube(err) {
+				return fmt.Errorf("listing shrink Jobs: %w", err)
+			}
+			if newer != "" {
+				r.logf("a newer shrink Job %s exists for this cluster: superseded, stopping without changes (this Job's target %d)", newer, target)
+				r.res.ToReplicas = n
+				return nil
+			}
+		}
 		if !r.started {
 			r.started = true
+			r.highWater = n
 			r.res.FromReplicas = n
 			if n > target {
 				steps, _ := Plan(n, target)
@@ -641,6 +669,7 @@ func (r *runner) scale(ctx context.Context, label string, st Step) error {
 		return r.retry(ctx, fmt.Sprintf("scaling StatefulSet %s", r.cfg.StatefulSet), err)
 	}
 	r.res.Changed = true
+	r.highWater = st.To
 	r.acted()
 	r.logf("%s: scaled StatefulSet %s to %d; waiting for pods %s to stop", label, r.cfg.StatefulSet, st.To, strings.Join(stops, ", "))
 	if err := r.waitPodsGone(ctx, st.Remove); err != nil {

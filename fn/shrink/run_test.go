@@ -868,3 +868,65 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	_, err = shrink.Run(context.Background(), shrink.Config{Target: 1}, nil, nil)
 	assert.ErrorContains(t, err, "no StatefulSet name")
 }
+
+// scaledUpLater is the fake StatefulSet with a later change's scale-up applied after the run's
+// first look: from the second read on, it reports more replicas than the run started with.
+type scaledUpLater struct {
+	*fakeStatefulSet
+	mu    sync.Mutex
+	reads int
+	to    int
+}
+
+func (s *scaledUpLater) Replicas(ctx context.Context) (int, bool, error) {
+	s.mu.Lock()
+	s.reads++
+	later := s.reads > 1
+	s.mu.Unlock()
+	if later {
+		return s.to, true, nil
+	}
+	return s.fakeStatefulSet.Replicas(ctx)
+}
+
+// TestRunSupersededByScaleUp is the stale-Job case: a Job rendered for 3 voters starts while the
+// cluster has no leader yet (a fresh install), and a later change scales the StatefulSet to 5
+// before it gets one. The run must stop without touching what the newer change asked for.
+func TestRunSupersededByScaleUp(t *testing.T) {
+	c := testenv.StartRqliteCluster(t, testenv.RqliteClusterOptions{Voters: 3})
+	_ = c.Stop(1)
+	_ = c.Stop(2) // no leader: the run waits
+	require.Eventually(t, func() bool {
+		st, err := c.Client(0).Status(ctxFor(t, 5*time.Second))
+		return err == nil && st.LeaderID == ""
+	}, 20*time.Second, 100*time.Millisecond, "the survivor notices it lost the leader")
+	wl := &scaledUpLater{fakeStatefulSet: newFakeStatefulSet(t, c, 3), to: 5}
+	raft := &recordingRaft{Raft: serviceClient(c)}
+	res, log, err := run(t, ctxFor(t, time.Minute), testConfig(3), raft, wl)
+	require.NoError(t, err)
+	assert.Contains(t, log, "superseded")
+	assert.Equal(t, 5, res.ToReplicas)
+	assert.False(t, res.Changed)
+	assert.Empty(t, wl.Sets(), "the StatefulSet is not scaled")
+	assert.Empty(t, raft.ops("remove"))
+}
+
+// supersededWorkload reports a newer shrink Job, as KubeWorkload does when the API server lists one.
+type supersededWorkload struct{ *fakeStatefulSet }
+
+func (supersededWorkload) Superseded(context.Context) (string, error) {
+	return "rqlite-shrink-to-5-abcdef12", nil
+}
+
+func TestRunSupersededByNewerJob(t *testing.T) {
+	c := testenv.StartRqliteCluster(t, testenv.RqliteClusterOptions{Voters: 5})
+	wl := supersededWorkload{newFakeStatefulSet(t, c, 5)}
+	raft := &recordingRaft{Raft: serviceClient(c)}
+	_, log, err := run(t, ctxFor(t, time.Minute), testConfig(3), raft, wl)
+	require.NoError(t, err)
+	assert.Contains(t, log, "a newer shrink Job rqlite-shrink-to-5-abcdef12 exists")
+	assert.Empty(t, wl.Sets())
+	assert.Empty(t, raft.Events())
+	voters, _ := members(t, c)
+	assert.Len(t, voters, 5)
+}
