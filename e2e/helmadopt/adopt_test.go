@@ -343,7 +343,6 @@ func (e *env) apply(objs []*unstructured.Unstructured, kinds ...string) error {
 	return errors.Join(errs...)
 }
 
-
 // TestAdoptHelmRelease follows docs/helm-migration.md on a chart release with 3 voters and 3
 // read-only nodes and checks every claim the runbook makes: the release's objects survive Helm
 // forgetting them; the function's render takes over the Services, PDBs and NetworkPolicy in place
