@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -105,6 +106,8 @@ func (f *fakeStatefulSetAPI) serve(w http.ResponseWriter, r *http.Request) {
 		group, resource, name, verb = "apps", "statefulsets/scale", f.sts.Name, "patch"
 	case r.URL.Path == podsPath && r.Method == http.MethodGet:
 		group, resource, verb = "", "pods", "list"
+	case r.URL.Path == fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs", f.sts.Namespace) && r.Method == http.MethodGet:
+		group, resource, verb = "batch", "jobs", "list"
 	default:
 		f.fail(w, http.StatusNotFound, "the fake API serves no "+r.Method+" "+r.URL.Path)
 		return
@@ -145,6 +148,9 @@ func (f *fakeStatefulSetAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.scale(*patch.Spec.Replicas)
 		writeJSON(w, &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: int32(*patch.Spec.Replicas)}})
+	case resource == "jobs":
+		// No other shrink Job exists: this run is the newest change.
+		writeJSON(w, &batchv1.JobList{})
 	case resource == "pods":
 		want := labels.SelectorFromSet(f.sts.Spec.Selector.MatchLabels).String()
 		if got := r.URL.Query().Get("labelSelector"); got != want {

@@ -143,6 +143,9 @@ func (k *Kubelet) Prepare(t testing.TB, podName string, tmpl *corev1.PodTemplate
 				v = podName
 			case f.FieldRef != nil && f.FieldRef.FieldPath == "metadata.namespace":
 				v = k.Namespace
+			case f.FieldRef != nil && f.FieldRef.FieldPath == "metadata.labels['batch.kubernetes.io/job-name']":
+				// The Job controller labels a Job's pods with the Job's name.
+				v = podName
 			case f.SecretKeyRef != nil:
 				v = string(k.secretKey(t, f.SecretKeyRef.Name, f.SecretKeyRef.Key))
 			case f.ConfigMapKeyRef != nil:
