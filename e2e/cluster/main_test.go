@@ -30,8 +30,6 @@ package cluster
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/rqlite/rqlite-krm/internal/testenv"
@@ -53,12 +51,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	fnBin = filepath.Join(dir, "rqlite-fn")
-	build := exec.Command(goTool(), "build", "-trimpath", "-o", fnBin, "./fn")
-	build.Dir = filepath.Join("..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/cluster: building rqlite-fn: %v\n%s", err, out)
+	if fnBin, err = testenv.BuildFunction(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/cluster:", err)
 		return 1
 	}
 	var stop func()
@@ -73,12 +67,4 @@ func run(m *testing.M) int {
 	}
 	stop()
 	return code
-}
-
-// goTool is the go command running this test: `go test` puts its GOROOT/bin first on PATH.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "go"
 }

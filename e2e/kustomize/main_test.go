@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var err error
-	repoRoot, err = findRepoRoot()
+	repoRoot, err = testenv.RepoRootDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e/kustomize:", err)
 		return 1
@@ -59,49 +59,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e/kustomize:", err)
 		return 1
 	}
-	fnBin = filepath.Join(fnDir, "rqlite-fn")
-	build := exec.Command(goTool(), "build", "-trimpath", "-o", fnBin, "./fn")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/kustomize: building rqlite-fn: %v\n%s", err, out)
+	if fnBin, err = testenv.BuildFunction(fnDir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/kustomize:", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// goTool is the go command running this test: `go test` puts its GOROOT/bin first on PATH.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); isFile(p) {
-			return p
-		}
-	}
-	return "go"
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-// findRepoRoot walks up from the package directory to the go.mod of this module (hack/tools/*
-// have go.mod files of their own).
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/rqlite/rqlite-krm\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of github.com/rqlite/rqlite-krm above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func repoPath(parts ...string) string { return filepath.Join(append([]string{repoRoot}, parts...)...) }

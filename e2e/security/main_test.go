@@ -21,10 +21,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/rqlite/rqlite-krm/internal/testenv"
 )
 
 // `make golden` runs `go test ./e2e/... -run Golden -update`; every test binary it reaches must
@@ -40,58 +39,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root, err := findRepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/security:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "rqlite-krm-e2e-security-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e/security:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	fnBin = filepath.Join(dir, "rqlite-fn")
-	build := exec.Command(goTool(), "build", "-trimpath", "-o", fnBin, "./fn")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/security: building rqlite-fn: %v\n%s", err, out)
+	if fnBin, err = testenv.BuildFunction(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/security:", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// goTool is the go command running this test: `go test` puts its GOROOT/bin first on PATH.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); isFile(p) {
-			return p
-		}
-	}
-	return "go"
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-// findRepoRoot walks up from the package directory to the go.mod of this module.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/rqlite/rqlite-krm\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod of github.com/rqlite/rqlite-krm above the test directory")
-		}
-		dir = parent
-	}
 }

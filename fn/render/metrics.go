@@ -5,7 +5,6 @@ import (
 
 	"github.com/rqlite/rqlite-krm/fn/model"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -48,17 +47,7 @@ func metricsSidecar(c *model.Cluster) *corev1.Container {
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(metricsPortName), Scheme: corev1.URISchemeHTTP}},
 			PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1,
 		},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{
-				corev1.ResourceCPU:              resource.MustParse("10m"),
-				corev1.ResourceMemory:           resource.MustParse("16Mi"),
-				corev1.ResourceEphemeralStorage: resource.MustParse("1Mi"),
-			},
-			Limits: corev1.ResourceList{
-				corev1.ResourceMemory:           resource.MustParse("64Mi"),
-				corev1.ResourceEphemeralStorage: resource.MustParse("16Mi"),
-			},
-		},
+		Resources:                helperResources(),
 		VolumeMounts:             mounts,
 		SecurityContext:          restrictedContainer(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,

@@ -348,17 +348,7 @@ func peersInitContainer(c *model.Cluster) corev1.Container {
 			{Name: model.EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			configEnv(c, model.EnvStaticPeers, model.KeyStaticPeers),
 		},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{
-				corev1.ResourceCPU:              resource.MustParse("10m"),
-				corev1.ResourceMemory:           resource.MustParse("16Mi"),
-				corev1.ResourceEphemeralStorage: resource.MustParse("1Mi"),
-			},
-			Limits: corev1.ResourceList{
-				corev1.ResourceMemory:           resource.MustParse("64Mi"),
-				corev1.ResourceEphemeralStorage: resource.MustParse("16Mi"),
-			},
-		},
+		Resources: helperResources(),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: c.Layout.Claim, MountPath: c.Layout.DataMount},
 			{Name: model.ConfigVolume, MountPath: c.Layout.ConfigMount, ReadOnly: true},
@@ -411,6 +401,22 @@ func featureVolumes(c *model.Cluster, p *model.Pool) []featureVolume {
 		vs = append(vs, featureVolume{secretVolume(model.GCSVolume, g.Name, corev1.KeyToPath{Key: g.Key, Path: model.GCSFile}), c.Layout.GCSMount()})
 	}
 	return vs
+}
+
+// helperResources bound the small helpers beside rqlited (the peers init container, the metrics
+// sidecar): they hold no data and serve nothing heavy.
+func helperResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:              resource.MustParse("10m"),
+			corev1.ResourceMemory:           resource.MustParse("16Mi"),
+			corev1.ResourceEphemeralStorage: resource.MustParse("1Mi"),
+		},
+		Limits: corev1.ResourceList{
+			corev1.ResourceMemory:           resource.MustParse("64Mi"),
+			corev1.ResourceEphemeralStorage: resource.MustParse("16Mi"),
+		},
+	}
 }
 
 func configEnv(c *model.Cluster, name, key string) corev1.EnvVar {

@@ -288,7 +288,7 @@ type validatorResult struct {
 func validate(t *testing.T, files []string) map[string]validatorResult {
 	t.Helper()
 	root := testenv.RepoRoot(t)
-	cmd := exec.Command(goTool(), append([]string{"run", ".", "-json"}, files...)...)
+	cmd := exec.Command(testenv.GoTool(), append([]string{"run", ".", "-json"}, files...)...)
 	cmd.Dir = filepath.Join(root, "schema", "validate")
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
 	var out, errb bytes.Buffer
@@ -305,18 +305,6 @@ func validate(t *testing.T, files []string) map[string]validatorResult {
 	}
 	return byFile
 }
-
-// goTool is the go command running this test: `go test` puts its GOROOT first on PATH.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	return "go"
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestSchemaWithIndependentValidator validates with santhosh-tekuri/jsonschema (schema/validate):
 // every example and golden input spec is accepted, as are the overlays' patches, and the

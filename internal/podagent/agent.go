@@ -313,12 +313,12 @@ func (a *Agent) makeRoot() error {
 
 // buildSandbox compiles the helper that sets up a container's namespaces (package sandbox).
 func buildSandbox(dir string) (string, error) {
-	root, err := repoRoot()
+	root, err := testenv.RepoRootDir()
 	if err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, "podagent-sandbox")
-	cmd := exec.Command(goTool(), "build", "-o", out, "./internal/podagent/sandbox")
+	cmd := exec.Command(testenv.GoTool(), "build", "-o", out, "./internal/podagent/sandbox")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -327,41 +327,6 @@ func buildSandbox(dir string) (string, error) {
 	return out, nil
 }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/rqlite/rqlite-krm\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the rqlite-krm module")
-		}
-		dir = parent
-	}
-}
-
-// goTool is the go command of this test run: `go test` sets GOROOT for the test binary and
-// puts its bin directory first on PATH.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); isExecutable(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "go"
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
 
 func (a *Agent) logf(format string, args ...any) {
 	a.logMu.Lock()
