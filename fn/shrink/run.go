@@ -176,6 +176,9 @@ type runner struct {
 
 	podGone map[string]bool // strays whose pods this run saw gone
 
+	// handedOver is set once leadership moved after the last removal (see handOver).
+	handedOver bool
+
 	// highWater is the most replicas this run has seen or set. More replicas than that means a
 	// later change scaled the StatefulSet up while this run was waiting: the run is stale and
 	// must not shrink what the newer change asked for.
@@ -300,6 +303,7 @@ func (r *runner) loop(ctx context.Context) error {
 			continue
 		}
 		if n <= target {
+			r.handOver(ctx, v)
 			r.finish(v, n)
 			return nil
 		}
@@ -695,6 +699,35 @@ func (r *runner) waitPodsGone(ctx context.Context, ordinals []int) error {
 	}
 	return fmt.Errorf("pods %s did not go away within %s (%v): look for pods stuck terminating (kubectl get pods; a node that is down keeps its pods Terminating) and run the Job again",
 		strings.Join(names, ", "), r.cfg.PodTimeout, err)
+}
+
+// handOver moves leadership once more after voters were removed. A leader keeps replicating to a
+// removed voter whose pod is gone (the voter never receives its own removal), and when that pod
+// comes back with its retained volume on a later scale-up, it accepts those stale heartbeats,
+// skips joining and then finds itself outside the configuration, never becoming ready (seen with
+// rqlited v8.43.4 in e2e/cluster). A new leader replicates only to current members, so a
+// returning node hears no leader and rejoins through discovery. It costs one election-free
+// leadership transfer; a failure is only logged, since the shrink itself is complete.
+func (r *runner) handOver(ctx context.Context, v *view) {
+	if r.handedOver || len(r.res.Removed) == 0 || v.leader == "" {
+		return
+	}
+	r.handedOver = true
+	for _, id := range v.voterIDs() {
+		if id == v.leader || !v.voters[id].Reachable {
+			continue
+		}
+		r.logf("after the removals: moving leadership from %s to %s, so no leader keeps replicating to the removed voters", v.leader, id)
+		octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
+		err := r.raft.TransferLeadership(octx, id)
+		cancel()
+		if err != nil {
+			r.logf("warning: could not move leadership to %s: %v; a removed voter that comes back with its volume may need its PVC deleted to rejoin", id, err)
+			return
+		}
+		v.leader = id
+		return
+	}
 }
 
 func (r *runner) finish(v *view, n int) {

@@ -429,7 +429,7 @@ func TestRunNineToThreeUnderWrites(t *testing.T) {
 	assert.True(t, res.Changed)
 	assert.Equal(t, 9, res.FromReplicas)
 	assert.Equal(t, 3, res.ToReplicas)
-	assert.Equal(t, []string{"rqlite-0"}, raft.ops("transfer"))
+	assert.Equal(t, []string{"rqlite-0", "rqlite-1"}, raft.ops("transfer"), "off the victims, then once more after the removals")
 	for _, want := range []string{
 		"step 1/2: 9 → 5 voters: moving leadership from rqlite-8 to rqlite-0",
 		"step 1/2: 9 → 5 voters: scaled StatefulSet rqlite to 5",
@@ -534,13 +534,13 @@ func TestRunLeaderAmongRemoved(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "rqlite-0", leaderAtScale, "leadership must be on a survivor before the victims stop")
 	assert.Equal(t, []int{3}, fake.Sets())
-	assert.Equal(t, []string{"rqlite-0"}, raft.ops("transfer"))
+	assert.Equal(t, []string{"rqlite-0", "rqlite-1"}, raft.ops("transfer"), "off the victims, then once more after the removals")
 	assert.Equal(t, []string{"rqlite-4", "rqlite-3"}, res.Removed)
 	assert.Contains(t, log, "step 1/1: 5 → 3 voters: moving leadership from rqlite-4 to rqlite-0")
 	assert.Contains(t, log, "step 1/1: 5 → 3 voters: rqlite-0 is leader")
 	voters, _ := members(t, c)
 	assert.Equal(t, voterIDs(3), voters)
-	assert.Equal(t, "rqlite-0", res.Leader)
+	assert.Equal(t, "rqlite-1", res.Leader, "the hand-over after the removals")
 }
 
 // A Job pod can be killed at any moment (node drain, deadline, deletion). The
@@ -823,7 +823,7 @@ func TestRunWithAuth(t *testing.T) {
 		raft := &recordingRaft{Raft: cl}
 		res, _, err := run(t, ctxFor(t, 2*time.Minute), testConfig(3), raft, fake)
 		require.NoError(t, err)
-		assert.Equal(t, []string{"rqlite-0"}, raft.ops("transfer"))
+		assert.Equal(t, []string{"rqlite-0", "rqlite-1"}, raft.ops("transfer"))
 		assert.Equal(t, []string{"rqlite-4", "rqlite-3"}, res.Removed)
 		voters, _ := members(t, c)
 		assert.Equal(t, voterIDs(3), voters)
