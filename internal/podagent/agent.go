@@ -327,7 +327,6 @@ func buildSandbox(dir string) (string, error) {
 	return out, nil
 }
 
-
 func (a *Agent) logf(format string, args ...any) {
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
