@@ -6,13 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rqlite/rqlite-krm/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// helmReference is the rqlite Helm chart 2.0.0 rendered for 3 voters, kept outside the
-// repository; it is read in place and never copied here.
-const helmReference = "/work/shared/reference/helm-chart-2.0.0/helm-render-3voters.yaml"
 
 // TestHelmReferenceIsRefusedByPodSecurity is the negative control: the same harness and
 // assertions that pass rqlite-krm's renders must fail a render that does not meet the
@@ -21,7 +18,9 @@ const helmReference = "/work/shared/reference/helm-chart-2.0.0/helm-render-3vote
 // FailedCreate events. If this test ever passes the other way round, the namespace label, the
 // admission plugin or the event lookup has stopped working, and so would every positive test.
 func TestHelmReferenceIsRefusedByPodSecurity(t *testing.T) {
-	stream, err := os.ReadFile(helmReference)
+	// The rqlite Helm chart 2.0.0 rendered for 3 voters, kept in the team's shared reference data
+	// beside the repository; it is read in place and never copied here.
+	stream, err := os.ReadFile(testenv.SharedReference(t, "helm-chart-2.0.0", "helm-render-3voters.yaml"))
 	require.NoError(t, err, "the Helm reference render is read from the shared reference directory")
 	m := parseManifest(t, stream)
 	require.NotEmpty(t, m.ofKind("StatefulSet"))

@@ -62,48 +62,35 @@ const fieldManager = "rqlite-krm-e2e"
 const waitTimeout = 90 * time.Second
 
 var (
-	cpOnce sync.Once
-	cpErr  error
-	shared *testenv.ControlPlane
-	stopCP func()
-	mapper meta.ResettableRESTMapper
+	controlPlanes = testenv.SharedControlPlane{
+		Name: "e2e/apiserver",
+		Options: testenv.ControlPlaneOptions{
+			ControllerManager: true,
+			// The HPA controller handles each autoscaler once per sync period (15 s by
+			// default), the first time included; the tests wait for it several times.
+			ExtraControllerManagerArgs: []string{"--horizontal-pod-autoscaler-sync-period=2s"},
+			StartTimeout:               3 * time.Minute,
+		},
+	}
+	mapperOnce sync.Once
+	mapper     meta.ResettableRESTMapper
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if shared != nil {
-		if code != 0 {
-			// Stopping deletes the logs; a failure often needs the controllers' view.
-			shared.WriteLogTails(os.Stderr, 60)
-		}
-		stopCP()
-	}
+	controlPlanes.Stop(code != 0)
 	os.Exit(code)
 }
 
 // controlPlane returns the package's control plane, starting it on first use.
 func controlPlane(t *testing.T) *testenv.ControlPlane {
 	t.Helper()
-	cpOnce.Do(func() {
-		start := time.Now()
-		shared, stopCP, cpErr = testenv.StartControlPlaneMain(testenv.ControlPlaneOptions{
-			ControllerManager: true,
-			// The HPA controller handles each autoscaler once per sync period (15 s by
-			// default), the first time included; the tests wait for it several times.
-			ExtraControllerManagerArgs: []string{"--horizontal-pod-autoscaler-sync-period=2s"},
-			StartTimeout:               3 * time.Minute,
-		})
-		if cpErr != nil {
-			return
-		}
-		mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(shared.Client().Discovery()))
-		fmt.Fprintf(os.Stderr, "e2e/apiserver: control plane up in %s\n", time.Since(start).Round(100*time.Millisecond))
+	cp := controlPlanes.Get(t)
+	mapperOnce.Do(func() {
+		mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cp.Client().Discovery()))
 	})
-	if cpErr != nil {
-		t.Fatalf("start control plane (run `make tools` if a binary is missing): %v", cpErr)
-	}
-	return shared
+	return cp
 }
 
 // env is one test's view of the control plane: its namespace and clients.

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,35 +60,18 @@ const (
 	waitTimeout = 90 * time.Second
 )
 
-var (
-	cpOnce sync.Once
-	cpErr  error
-	shared *testenv.ControlPlane
-	stopCP func()
-)
+var controlPlanes = testenv.SharedControlPlane{
+	Options: testenv.ControlPlaneOptions{ControllerManager: true, StartTimeout: 3 * time.Minute},
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if shared != nil {
-		if code != 0 {
-			shared.WriteLogTails(os.Stderr, 60)
-		}
-		stopCP()
-	}
+	controlPlanes.Stop(code != 0)
 	os.Exit(code)
 }
 
-func controlPlane(t *testing.T) *testenv.ControlPlane {
-	t.Helper()
-	cpOnce.Do(func() {
-		shared, stopCP, cpErr = testenv.StartControlPlaneMain(testenv.ControlPlaneOptions{ControllerManager: true, StartTimeout: 3 * time.Minute})
-	})
-	if cpErr != nil {
-		t.Fatalf("start control plane (run `make tools` if a binary is missing): %v", cpErr)
-	}
-	return shared
-}
+func controlPlane(t *testing.T) *testenv.ControlPlane { return controlPlanes.Get(t) }
 
 // env is one release's namespace. It is not "restricted": the chart's Pods would be refused
 // there, and the point is to take over a release that runs.

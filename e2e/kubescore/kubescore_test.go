@@ -27,9 +27,6 @@ import (
 // accept the flag. Nothing here is a golden file.
 var _ = flag.Bool("update", false, "accepted for `make golden`; this package has no golden files")
 
-// helmReference is read where the team keeps it; it is never copied into the repository.
-const helmReference = "/work/shared/reference/helm-chart-2.0.0/helm-render-3voters-3readonly.yaml"
-
 // policy is .kube-score.yaml.
 type policy struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
@@ -240,7 +237,8 @@ func TestKubeScoreGateCanFail(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	bin := testenv.Tool(t, "kube-score")
 	p := loadPolicy(t, root)
-	require.FileExists(t, helmReference, "the Helm chart's reference render (see /work/shared/README.md)")
+	// Read where the team keeps it (../shared); it is never copied into the repository.
+	helmReference := testenv.SharedReference(t, "helm-chart-2.0.0", "helm-render-3voters-3readonly.yaml")
 
 	var critical []string
 	for _, f := range score(t, bin, root, p, []string{helmReference}) {
