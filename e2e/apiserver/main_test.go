@@ -14,10 +14,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -41,7 +39,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -126,19 +123,9 @@ type manifest []*unstructured.Unstructured
 
 func parseManifest(t *testing.T, stream []byte) manifest {
 	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
-	var m manifest
-	for {
-		var raw map[string]any
-		err := dec.Decode(&raw)
-		if errors.Is(err, io.EOF) {
-			return m
-		}
-		require.NoError(t, err)
-		if len(raw) > 0 {
-			m = append(m, &unstructured.Unstructured{Object: raw})
-		}
-	}
+	objs, err := testenv.DecodeObjects(stream)
+	require.NoError(t, err)
+	return manifest(objs)
 }
 
 // renderSpec runs the function's own pipeline (decode, default, validate, render, encode) on a

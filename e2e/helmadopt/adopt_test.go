@@ -11,13 +11,11 @@
 package helmadopt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,7 +38,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -153,19 +150,9 @@ func (e *env) eventually(what string, cond func() (bool, string)) {
 
 func decode(t *testing.T, stream []byte) []*unstructured.Unstructured {
 	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
-	var out []*unstructured.Unstructured
-	for {
-		var raw map[string]any
-		err := dec.Decode(&raw)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		if len(raw) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: raw})
-		}
-	}
+	objs, err := testenv.DecodeObjects(stream)
+	require.NoError(t, err)
+	return objs
 }
 
 func reference(t *testing.T, name string) []byte {

@@ -37,7 +37,7 @@ func ServerSideApply(ctx context.Context, cp *ControlPlane, namespace string, ya
 // objects (StatefulSet, Job, ...) whose Pods it would refuse: the refusal
 // itself comes later, from the controller, and only shows up as an Event.
 func ServerSideApplyWarnings(ctx context.Context, cp *ControlPlane, namespace string, yamlStream []byte, fieldManager string) ([]string, error) {
-	objs, err := decodeObjects(yamlStream)
+	objs, err := DecodeObjects(yamlStream)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (w *warningCollector) HandleWarningHeaderWithContext(_ context.Context, _ i
 }
 
 func (cp *ControlPlane) serverSideApply(ctx context.Context, dyn dynamic.Interface, namespace string, yamlStream []byte, fieldManager string) error {
-	objs, err := decodeObjects(yamlStream)
+	objs, err := DecodeObjects(yamlStream)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,9 @@ func (cp *ControlPlane) serverSideApply(ctx context.Context, dyn dynamic.Interfa
 	return errors.Join(errs...)
 }
 
-func decodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
+// DecodeObjects reads a multi-document YAML (or JSON) stream into objects, skipping empty
+// documents and flattening Lists; a document without kind or apiVersion is an error.
+func DecodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
 	var objs []*unstructured.Unstructured
 	for doc := 1; ; doc++ {
