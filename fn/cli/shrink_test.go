@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -235,7 +233,7 @@ func TestShrinkCommandEndToEnd(t *testing.T) {
 		}
 		args = append(args, a)
 	}
-	args = append(args, "--kubeconfig="+saKubeconfig(t, cp, ns, "rqlite-shrink"), "--username=shrink",
+	args = append(args, "--kubeconfig="+cp.ServiceAccountKubeconfig(t, ns, "rqlite-shrink"), "--username=shrink",
 		"--password-file="+pw, "--poll-interval=100ms", "--timeout=2m")
 
 	code, out, errOut := shrinkCmd(t, args...)
@@ -322,19 +320,4 @@ func (k *fakeKubelet) waitManaged(t *testing.T, n int) {
 		defer k.mu.Unlock()
 		return len(k.managed) == n
 	}, time.Minute, 50*time.Millisecond)
-}
-
-func saKubeconfig(t *testing.T, cp *testenv.ControlPlane, ns, sa string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	exp := int64(600)
-	tok, err := cp.Client().CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: test\n  cluster:\n    server: %s\n    certificate-authority-data: %s\ncontexts:\n- name: sa\n  context: {cluster: test, user: sa}\nusers:\n- name: sa\n  user:\n    token: %s\n",
-		cp.Host(), base64.StdEncoding.EncodeToString(cp.RESTConfig().CAData), tok.Status.Token)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	return path
 }

@@ -2,16 +2,12 @@ package shrink_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -23,37 +19,6 @@ import (
 )
 
 const kubeNS = "shrink-kube"
-
-// saKubeconfig writes a kubeconfig that authenticates as the rendered shrink
-// ServiceAccount, so the calls below run with exactly the Job's permissions.
-func saKubeconfig(t *testing.T, cp *testenv.ControlPlane, ns, sa string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	exp := int64(600)
-	tok, err := cp.Client().CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-current-context: sa
-clusters:
-- name: test
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-contexts:
-- name: sa
-  context: {cluster: test, user: sa}
-users:
-- name: sa
-  user:
-    token: %s
-`, cp.Host(), base64.StdEncoding.EncodeToString(cp.RESTConfig().CAData), tok.Status.Token)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	return path
-}
 
 // applyRendered renders a cluster spec and applies it. The controller manager's
 // StatefulSet controller then creates the pods; with no scheduler or kubelet
@@ -99,7 +64,7 @@ func TestKubeWorkloadOnRealAPIServer(t *testing.T) {
 	voterSel := "app.kubernetes.io/instance=rqlite,app.kubernetes.io/component=voter"
 	waitPodCount(t, cp, kubeNS, voterSel, 5)
 
-	kc, err := kube.FromKubeconfig(saKubeconfig(t, cp, kubeNS, "rqlite-shrink"))
+	kc, err := kube.FromKubeconfig(cp.ServiceAccountKubeconfig(t, kubeNS, "rqlite-shrink"))
 	require.NoError(t, err)
 	w := &shrink.KubeWorkload{Client: kc, Namespace: kubeNS, StatefulSet: "rqlite", PollInterval: 50 * time.Millisecond}
 	ctx := ctxFor(t, time.Minute)
@@ -160,7 +125,7 @@ func TestKubeWorkloadSuperseded(t *testing.T) {
 	require.Len(t, l.Items, 1)
 	own := l.Items[0]
 
-	kc, err := kube.FromKubeconfig(saKubeconfig(t, cp, ns, "rqlite-shrink"))
+	kc, err := kube.FromKubeconfig(cp.ServiceAccountKubeconfig(t, ns, "rqlite-shrink"))
 	require.NoError(t, err)
 	w := &shrink.KubeWorkload{Client: kc, Namespace: ns, StatefulSet: "rqlite", Job: own.Name}
 	newer, err := w.Superseded(ctx)
