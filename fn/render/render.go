@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/rqlite/rqlite-krm/fn/model"
 	"go.yaml.in/yaml/v2"
@@ -71,7 +72,7 @@ func meta(c *model.Cluster, name, component string) metav1.ObjectMeta {
 // copying them would, for example, mark every generated object as local-config.
 func isToolAnnotation(k string) bool {
 	for _, prefix := range []string{"config.kubernetes.io/", "internal.config.kubernetes.io/", "config.k8s.io/", "kustomize.config.k8s.io/", "kpt.dev/", "kubectl.kubernetes.io/"} {
-		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+		if strings.HasPrefix(k, prefix) {
 			return true
 		}
 	}
