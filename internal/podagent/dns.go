@@ -45,6 +45,31 @@ type clusterDNS struct {
 	tcp       net.Listener
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	overMu    sync.Mutex
+	overrides map[string]netip.Addr // "<ns>/<hostname>" -> address answered instead (SlowLink)
+}
+
+// override makes the hostname records of one pod answer ip; the zero Addr removes the override.
+func (d *clusterDNS) override(ns, hostname string, ip netip.Addr) {
+	d.overMu.Lock()
+	defer d.overMu.Unlock()
+	key := strings.ToLower(ns + "/" + hostname)
+	if !ip.IsValid() {
+		delete(d.overrides, key)
+		return
+	}
+	if d.overrides == nil {
+		d.overrides = map[string]netip.Addr{}
+	}
+	d.overrides[key] = ip
+}
+
+func (d *clusterDNS) overridden(ns, hostname string) (netip.Addr, bool) {
+	d.overMu.Lock()
+	defer d.overMu.Unlock()
+	ip, ok := d.overrides[ns+"/"+hostname]
+	return ip, ok
 }
 
 func startDNS(addr, domain string, services *watchCache[*corev1.Service], slices *watchCache[*discoveryv1.EndpointSlice]) (*clusterDNS, error) {
@@ -280,6 +305,9 @@ func (d *clusterDNS) resolve(fqdn string) (ips []netip.Addr, cname string, exist
 		svc, ok := d.services.get(labels[2], labels[1])
 		if !ok || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			return nil, "", false
+		}
+		if ip, ok := d.overridden(labels[2], labels[0]); ok {
+			return []netip.Addr{ip}, "", true
 		}
 		ips := d.endpointIPs(labels[2], labels[1], labels[0])
 		return ips, "", len(ips) > 0

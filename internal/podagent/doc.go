@@ -104,6 +104,10 @@
 //   - Timing: restart back-off is shorter than the kubelet's (see above), and volumes refresh
 //     faster.
 //
+// And one fault it can inject on request: SlowLink throttles the traffic peers send to one pod's
+// port when they dial it by its hostname record (the pod's DNS name answers a relay's address),
+// so a test can hold a node behind the cluster, as a congested link would.
+//
 // Every process is started in its own process group from one locked OS thread with a parent-death
 // signal, so processes die with the test binary even when it is killed; at cleanup the agent kills
 // every process group by pid, force-deletes its pods and deletes its PersistentVolumes, Lease and
