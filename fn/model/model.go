@@ -294,8 +294,17 @@ func (c *Cluster) ConfigData() map[string]string {
 			ro = "autoscaled"
 		}
 	}
+	// During a recovery no node may bootstrap a new cluster: pods on lost volumes start empty,
+	// the recovering survivor notifies them while it has no leader, and with bootstrap-expect
+	// reachable they would form a configuration with an empty log that can outvote the survivor.
+	// One more than there are voters is a count no set of notifications reaches; rqlited refuses
+	// 0 with DNS discovery. Pods keep the value they started with, so the switch needs no restart.
+	expect := c.VoterCount()
+	if c.Spec.Spec.Recovery.StaticPeers {
+		expect++
+	}
 	data := map[string]string{
-		KeyBootstrapExpect: strconv.Itoa(int(c.VoterCount())),
+		KeyBootstrapExpect: strconv.Itoa(int(expect)),
 		KeyVoters:          strconv.Itoa(int(c.VoterCount())),
 		KeyReadOnly:        ro,
 		KeyStaticPeers:     strconv.FormatBool(c.Spec.Spec.Recovery.StaticPeers),

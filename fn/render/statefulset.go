@@ -324,15 +324,24 @@ func probe(c *model.Cluster, path string, period, timeout, failures int32, o *v1
 // peersScript installs peers.json only while the recovery switch is on. It reads the switch from
 // the environment (the ConfigMap) at pod start, so flipping it never changes the pod template, and
 // it removes a stale copy when the switch is off so an old file is never applied by accident.
+//
+// Only a volume that holds Raft state (raft.db) gets the file. rqlited recovers an empty node from
+// peers.json too, into an empty log that already names every voter, and two such nodes (lost
+// volumes of a 3-voter cluster) can elect each other and lead the survivor, whose data the new
+// leader cannot replicate: the cluster would come back empty. Left without peers.json and without a
+// configuration, a fresh node only votes, and the survivor, whose log is the newest, wins.
 func peersScript(l model.Layout) string {
 	return `set -eu
 raft="` + l.DataDir + `/raft"
-if [ "${` + model.EnvStaticPeers + `}" = "true" ]; then
+if [ "${` + model.EnvStaticPeers + `}" != "true" ]; then
+  rm -f "$raft/peers.json"
+elif [ -f "` + l.DataDir + `/raft.db" ]; then
   mkdir -p "$raft"
   cp ` + l.ConfigMount + `/` + model.KeyPeersJSON + ` "$raft/peers.json"
   echo "recovery: installed peers.json for ${` + model.EnvPodName + `}; set spec.recovery.staticPeers=false once the cluster is back"
 else
   rm -f "$raft/peers.json"
+  echo "recovery: ${` + model.EnvPodName + `} has no Raft state (a new or lost volume): peers.json not installed; it joins the recovered cluster"
 fi
 `
 }

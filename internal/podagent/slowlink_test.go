@@ -65,7 +65,7 @@ func TestCopyThrottled(t *testing.T) {
 	if err != nil || n != size || !bytes.Equal(out.Bytes(), in) {
 		t.Fatalf("copied %d bytes (%v), equal %t", n, err, bytes.Equal(out.Bytes(), in))
 	}
-	if min := time.Duration(float64(size-4096)/rate*float64(time.Second)) * 9 / 10; took < min {
-		t.Errorf("%d bytes at %d bytes/s took %v, less than %v", size, rate, took, min)
+	if floor := time.Duration(float64(size-4096)/rate*float64(time.Second)) * 9 / 10; took < floor {
+		t.Errorf("%d bytes at %d bytes/s took %v, less than %v", size, rate, took, floor)
 	}
 }
