@@ -244,18 +244,22 @@ func TestUpgradeSequence(t *testing.T) {
 		// While recovering, the render leaves the shrink Job and its RBAC out (README, "Recovery
 		// from quorum loss"), so the voters lose kpt's depends-on annotation with it; the pods
 		// see only the ConfigMap change.
+		// bootstrap-expect goes one above the voter count meanwhile, so no set of nodes on empty
+		// volumes can bootstrap a cluster of their own.
 		{name: "recovery on", spec: rec, allowed: map[string][]string{
-			"ConfigMap/rqlite-config": {".data.static-peers"},
+			"ConfigMap/rqlite-config": {".data.static-peers", ".data.bootstrap-expect"},
 			"StatefulSet/rqlite":      {dependsOnPath},
 		}, check: func(e *env, _, cur *state, _ map[string][]int32) {
 			assert.Equal(e.t, "true", e.configData("rqlite-config")["static-peers"])
+			assert.Equal(e.t, "4", e.configData("rqlite-config")["bootstrap-expect"], "3 voters recovering")
 			assert.Empty(e.t, cur.m.ofKind("Job"), "a shrink Job is rendered during recovery")
 		}},
 		{name: "recovery off", spec: base, allowed: map[string][]string{
-			"ConfigMap/rqlite-config": {".data.static-peers"},
+			"ConfigMap/rqlite-config": {".data.static-peers", ".data.bootstrap-expect"},
 			"StatefulSet/rqlite":      {dependsOnPath},
 		}, check: func(e *env, _, cur *state, _ map[string][]int32) {
 			assert.Equal(e.t, "false", e.configData("rqlite-config")["static-peers"])
+			assert.Equal(e.t, "3", e.configData("rqlite-config")["bootstrap-expect"])
 			assert.Len(e.t, cur.m.ofKind("Job"), 1, "the shrink Job is back")
 		}},
 		{name: "network policy off", spec: noNP, allowed: map[string][]string{}},
