@@ -108,6 +108,10 @@ func BenchmarkProcess(b *testing.B) {
 		{"version", []string{"version"}, nil},
 		{"krm/specs=1", nil, kustomizeResourceList(b)},
 		{"krm/specs=1000", nil, resourceList(1000)},
+		// What a call costs users for a small and the largest voter set: the target "99 voters
+		// cost the same as 3" is judged on these.
+		{"krm/voters=3", nil, votersResourceList(3)},
+		{"krm/voters=99", nil, votersResourceList(99)},
 	}
 	for _, c := range cases {
 		newCmd := func() *exec.Cmd {
@@ -211,4 +215,13 @@ func write(b *testing.B, path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// votersResourceList is one spec of the given voter count as a kustomize generator call would
+// pass it (functionConfig and item), with a namespace so that no warning is printed.
+func votersResourceList(voters int) []byte {
+	spec := fmt.Sprintf("apiVersion: rqlite.io/v1alpha1\nkind: RqliteSpec\nmetadata:\n  name: rqlite\n  namespace: db\nspec:\n  voters:\n    replicas: %d\n", voters)
+	lines := strings.Split(strings.TrimRight(spec, "\n"), "\n")
+	return []byte("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nfunctionConfig:\n  " + strings.Join(lines, "\n  ") +
+		"\nitems:\n- " + strings.Join(lines, "\n  ") + "\n")
 }

@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/kptdev/krm-functions-sdk/go/fn"
+	"github.com/rqlite/rqlite-krm/fn/krm"
 	"github.com/rqlite/rqlite-krm/fn/verify"
 	"sigs.k8s.io/yaml"
 )
@@ -82,7 +82,7 @@ func isResourceList(data []byte) bool {
 // it writes its input back byte for byte: kustomize rejects a validator whose output differs from
 // its input in any way, and re-encoding would reorder items and fields.
 func verifyResourceList(data []byte, stdout, stderr io.Writer) int {
-	rl, err := fn.ParseResourceList(data)
+	rl, err := krm.ParseResourceList(data)
 	if err != nil {
 		fmt.Fprintf(stderr, "rqlite-fn verify: stdin is not a valid ResourceList: %v\n", err)
 		return 2
@@ -91,7 +91,7 @@ func verifyResourceList(data []byte, stdout, stderr io.Writer) int {
 	for _, it := range rl.Items {
 		var m map[string]any
 		if err := yaml.Unmarshal([]byte(it.String()), &m); err != nil {
-			fmt.Fprintf(stderr, "rqlite-fn verify: item %s %s: %v\n", it.GetKind(), it.GetName(), err)
+			fmt.Fprintf(stderr, "rqlite-fn verify: item %s %s: %v\n", it.Kind(), it.Name(), err)
 			return 2
 		}
 		docs = append(docs, m)
@@ -105,16 +105,16 @@ func verifyResourceList(data []byte, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(rep.Clusters) == 0 {
-		rl.Results = append(rl.Results, &fn.Result{Severity: fn.Error, Message: verify.ErrNoCluster.Error()})
+		rl.Results = append(rl.Results, &krm.Result{Severity: krm.Error, Message: verify.ErrNoCluster.Error()})
 	}
 	for _, p := range rep.Problems {
-		rl.Results = append(rl.Results, &fn.Result{
-			Severity:    fn.Error,
+		rl.Results = append(rl.Results, &krm.Result{
+			Severity:    krm.Error,
 			Message:     p.Field + " -> " + p.To.String() + ": " + p.Message,
-			ResourceRef: &fn.ResourceRef{Kind: p.From.Kind, Name: p.From.Name, Namespace: p.From.Namespace},
+			ResourceRef: &krm.ResourceRef{Kind: p.From.Kind, Name: p.From.Name, Namespace: p.From.Namespace},
 		})
 	}
-	if out, err := rl.ToYAML(); err == nil {
+	if out, err := rl.Encode(); err == nil {
 		_, _ = stdout.Write(out)
 	}
 	if len(rep.Clusters) == 0 {

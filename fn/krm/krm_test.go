@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kptdev/krm-functions-sdk/go/fn"
 	"github.com/rqlite/rqlite-krm/fn/krm"
 )
 
@@ -21,9 +20,9 @@ const specItem = `- apiVersion: rqlite.io/v1alpha1
       replicas: %s
 `
 
-func parse(t *testing.T, s string) *fn.ResourceList {
+func parse(t *testing.T, s string) *krm.ResourceList {
 	t.Helper()
-	rl, err := fn.ParseResourceList([]byte(s))
+	rl, err := krm.ParseResourceList([]byte(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,16 +38,15 @@ func packageList(replicas, functionConfig string) string {
 // function-input; it must mean "use the specs in the package", not "wrong function config".
 func TestKptEvalPlaceholderFunctionConfigIsIgnored(t *testing.T) {
 	rl := parse(t, packageList("3", "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: function-input\n  data: {}\n"))
-	ok, err := krm.Process(rl)
-	if err != nil || !ok {
-		t.Fatalf("ok=%v err=%v results=%v", ok, err, rl.Results)
+	if ok := krm.Process(rl); !ok {
+		t.Fatalf("results=%v", rl.Results)
 	}
 	if len(rl.Items) < 8 {
 		t.Errorf("want the spec and generated objects, got %d items", len(rl.Items))
 	}
 	for _, it := range rl.Items[1:] {
 		if got := it.PathAnnotation(); got != "rqlite.generated.yaml" {
-			t.Errorf("%s %s written to %q, want next to the spec", it.GetKind(), it.GetName(), got)
+			t.Errorf("%s %s written to %q, want next to the spec", it.Kind(), it.Name(), got)
 		}
 	}
 }
@@ -57,7 +55,7 @@ func TestKptEvalPlaceholderFunctionConfigIsIgnored(t *testing.T) {
 // still be refused rather than silently ignored.
 func TestKptEvalArgumentsAreRefused(t *testing.T) {
 	rl := parse(t, packageList("3", "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: function-input\n  data: {replicas: \"5\"}\n"))
-	ok, _ := krm.Process(rl)
+	ok := krm.Process(rl)
 	if ok || len(rl.Items) != 0 {
 		t.Fatalf("ok=%v items=%d", ok, len(rl.Items))
 	}
@@ -70,7 +68,7 @@ func TestKptEvalArgumentsAreRefused(t *testing.T) {
 // resource and reports "resource must have metadata.name" instead of the results.
 func TestToYAMLKeepsEmptyItems(t *testing.T) {
 	rl := parse(t, packageList("0", ""))
-	if ok, _ := krm.Process(rl); ok {
+	if ok := krm.Process(rl); ok {
 		t.Fatal("0 voters must fail")
 	}
 	out, err := krm.ToYAML(rl)
@@ -86,11 +84,11 @@ func TestToYAMLKeepsEmptyItems(t *testing.T) {
 	}
 
 	ok := parse(t, packageList("3", ""))
-	if _, err := krm.Process(ok); err != nil {
-		t.Fatal(err)
+	if !krm.Process(ok) {
+		t.Fatal(ok.Results)
 	}
 	a, _ := krm.ToYAML(ok)
-	b, _ := ok.ToYAML()
+	b, _ := ok.Encode()
 	if string(a) != string(b) {
 		t.Error("with items, ToYAML must be the SDK's encoding unchanged")
 	}
@@ -100,8 +98,8 @@ func TestToYAMLKeepsEmptyItems(t *testing.T) {
 // and produce the same bytes.
 func TestSecondRunIsIdempotent(t *testing.T) {
 	rl := parse(t, packageList("3", ""))
-	if _, err := krm.Process(rl); err != nil {
-		t.Fatal(err)
+	if !krm.Process(rl) {
+		t.Fatal(rl.Results)
 	}
 	// kpt passes the items back, not the previous results
 	rl.Results = nil
@@ -110,8 +108,8 @@ func TestSecondRunIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := parse(t, string(first))
-	if _, err := krm.Process(again); err != nil {
-		t.Fatal(err)
+	if !krm.Process(again) {
+		t.Fatal(again.Results)
 	}
 	again.Results = nil
 	second, _ := krm.ToYAML(again)
@@ -146,29 +144,28 @@ spec:
 	item := "- " + strings.ReplaceAll(strings.TrimRight(fc, "\n"), "\n", "\n  ") + "\n"
 	rl := parse(t, "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n"+item+
 		"functionConfig:\n  "+strings.ReplaceAll(strings.TrimRight(fc, "\n"), "\n", "\n  ")+"\n")
-	ok, err := krm.Process(rl)
-	if err != nil || !ok {
-		t.Fatalf("ok=%v err=%v results=%v", ok, err, rl.Results)
+	if ok := krm.Process(rl); !ok {
+		t.Fatalf("results=%v", rl.Results)
 	}
 	specs := 0
 	for _, it := range rl.Items {
-		if it.GetKind() == "RqliteSpec" {
+		if it.Kind() == "RqliteSpec" {
 			specs++
 			continue
 		}
-		anns := it.GetAnnotations()
+		anns := it.Annotations()
 		if v := anns["rqlite.io/generated-from"]; v != "team-rqlite" {
-			t.Errorf("%s %s generated-from %q", it.GetKind(), it.GetName(), v)
+			t.Errorf("%s %s generated-from %q", it.Kind(), it.Name(), v)
 		}
 		for k := range anns {
 			switch {
 			case k == "config.kubernetes.io/function", k == "config.kubernetes.io/local-config",
 				strings.HasPrefix(k, "internal.config.kubernetes.io/"):
-				t.Errorf("%s %s carries the spec's tool annotation %s", it.GetKind(), it.GetName(), k)
+				t.Errorf("%s %s carries the spec's tool annotation %s", it.Kind(), it.Name(), k)
 			}
 		}
-		if it.GetNamespace() != "db" {
-			t.Errorf("%s %s in namespace %q", it.GetKind(), it.GetName(), it.GetNamespace())
+		if it.Namespace() != "db" {
+			t.Errorf("%s %s in namespace %q", it.Kind(), it.Name(), it.Namespace())
 		}
 	}
 	if specs != 1 {
@@ -199,21 +196,21 @@ func TestNamespaceChangeReplacesOldObjects(t *testing.T) {
 `
 	spec := strings.Replace(strings.Replace(specItem, "%s", "3", 1), "    name: rqlite\n", "    name: rqlite\n    namespace: db\n", 1)
 	rl := parse(t, "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n"+spec+old)
-	if ok, err := krm.Process(rl); err != nil || !ok {
-		t.Fatalf("ok=%v err=%v results=%v", ok, err, rl.Results)
+	if !krm.Process(rl) {
+		t.Fatalf("results=%v", rl.Results)
 	}
 	seen := map[string]bool{}
 	for _, it := range rl.Items {
-		if it.GetKind() == "RqliteSpec" {
+		if it.Kind() == "RqliteSpec" {
 			continue
 		}
-		key := it.PathAnnotation() + "#" + it.GetAnnotation("internal.config.kubernetes.io/index")
+		key := it.PathAnnotation() + "#" + it.Annotation("internal.config.kubernetes.io/index")
 		if seen[key] {
 			t.Errorf("two objects claim %s", key)
 		}
 		seen[key] = true
-		if it.GetNamespace() != "db" && it.GetName() != "unrelated" {
-			t.Errorf("%s %s left behind in namespace %q", it.GetKind(), it.GetName(), it.GetNamespace())
+		if it.Namespace() != "db" && it.Name() != "unrelated" {
+			t.Errorf("%s %s left behind in namespace %q", it.Kind(), it.Name(), it.Namespace())
 		}
 	}
 	if !seen["other.yaml#"] {

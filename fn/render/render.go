@@ -3,13 +3,10 @@
 package render
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/rqlite/rqlite-krm/fn/model"
-	"go.yaml.in/yaml/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -77,84 +74,6 @@ func isToolAnnotation(k string) bool {
 		}
 	}
 	return false
-}
-
-// Encode writes one object as YAML with sorted keys. Fields that the typed structs always emit but
-// that mean nothing in a manifest (status, null values) are dropped, so the bytes depend only on
-// what the object says.
-//
-// The bytes are those of sigs.k8s.io/yaml.Marshal, which renders with go-yaml v2 too, but without
-// its detour: it would marshal the map to JSON once more and parse that JSON with the YAML parser
-// only to learn which numbers are integers, and that detour was two thirds of the time of a whole
-// render (bench/). Decoding with UseNumber keeps that knowledge instead.
-func Encode(o Object) ([]byte, error) {
-	j, err := json.Marshal(o)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-	}
-	delete(m, "status")
-	if spec, ok := m["spec"].(map[string]any); ok {
-		if vcts, ok := spec["volumeClaimTemplates"].([]any); ok {
-			for _, v := range vcts {
-				if vm, ok := v.(map[string]any); ok {
-					delete(vm, "status")
-				}
-			}
-		}
-	}
-	out, err := yaml.Marshal(pruneNulls(m))
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s %s as YAML: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-	}
-	return out, nil
-}
-
-// EncodeAll writes a multi-document YAML stream.
-func EncodeAll(objs []Object) ([]byte, error) {
-	var out []byte
-	for _, o := range objs {
-		b, err := Encode(o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, "---\n"...)
-		out = append(out, b...)
-	}
-	return out, nil
-}
-
-// pruneNulls also turns JSON numbers into the Go numbers go-yaml writes as YAML numbers: int64
-// when the number is an integer (as go-yaml would have parsed it), float64 otherwise.
-func pruneNulls(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return string(x)
-	case map[string]any:
-		for k, e := range x {
-			if e == nil {
-				delete(x, k)
-				continue
-			}
-			x[k] = pruneNulls(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = pruneNulls(e)
-		}
-	}
-	return v
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -179,4 +179,13 @@ var schemaVerdicts = map[string]string{
 	"sidecar without image":            accepted,
 	"not an object":                    rejected, // type object
 	"not YAML":                         unparsable,
+
+	// The image reference grammar (digest, registry port, case, lengths) is parsed, not matched.
+	"image with an uppercase path":    accepted,
+	"image digest too short":          accepted,
+	"image digest in uppercase hex":   accepted,
+	"image name too long":             accepted,
+	"image tag too long":              accepted,
+	"image registry port without tag": accepted,
+	"image ID instead of a name":      accepted,
 }

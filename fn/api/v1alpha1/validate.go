@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -397,17 +396,15 @@ func validateResources(ps *Problems, path string, r *corev1.ResourceRequirements
 }
 
 func validateImage(ps *Problems, path, image string) {
-	ref, err := reference.ParseNormalizedNamed(image)
+	ref, err := parseImageRef(image)
 	if err != nil {
 		ps.add(path, fmt.Sprintf("%q is not an image reference: %v", image, err), "write e.g. "+DefaultImage)
 		return
 	}
-	tagged, isTagged := ref.(reference.Tagged)
-	_, isDigested := ref.(reference.Digested)
 	switch {
-	case !isTagged && !isDigested:
+	case ref.tag == "" && ref.digest == "":
 		ps.add(path, fmt.Sprintf("%q has no tag or digest, so every node could run a different release", image), "pin a release, e.g. "+DefaultImage)
-	case isTagged && tagged.Tag() == "latest" && !isDigested:
+	case ref.tag == "latest" && ref.digest == "":
 		ps.add(path, fmt.Sprintf("%q floats with every release", image), "pin a release, e.g. "+DefaultImage)
 	}
 }

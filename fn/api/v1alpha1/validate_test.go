@@ -60,6 +60,13 @@ var badSpecs = []struct {
 	{"floating image", header + "spec:\n  image: rqlite/rqlite:latest\n", "spec.image", "pin a release, e.g. docker.io/rqlite/rqlite:9.1.3"},
 	{"untagged image", header + "spec:\n  image: rqlite/rqlite\n", "spec.image", "pin a release, e.g. docker.io/rqlite/rqlite:9.1.3"},
 	{"bad image", header + "spec:\n  image: \"rqlite/RQLITE:9\"\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image with an uppercase path", header + "spec:\n  image: reg.example.com:5000/Rqlite/rqlite:9\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image digest too short", header + "spec:\n  image: rqlite/rqlite@sha256:abc123\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image digest in uppercase hex", header + "spec:\n  image: rqlite/rqlite@sha256:" + strings.Repeat("AB", 32) + "\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image name too long", header + "spec:\n  image: reg.io/" + strings.Repeat("a", 256) + ":1\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image tag too long", header + "spec:\n  image: rqlite/rqlite:" + strings.Repeat("9", 129) + "\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image registry port without tag", header + "spec:\n  image: localhost:5000/rqlite/rqlite\n", "spec.image", "pin a release, e.g. docker.io/rqlite/rqlite:9.1.3"},
+	{"image ID instead of a name", header + "spec:\n  image: " + strings.Repeat("ab", 32) + "\n", "spec.image", "write e.g. docker.io/rqlite/rqlite:9.1.3"},
 	{"bad pull policy", header + "spec:\n  imagePullPolicy: Sometimes\n", "spec.imagePullPolicy", "write Always, IfNotPresent or Never"},
 	{"bad service type", header + "spec:\n  service:\n    type: ExternalName\n", "spec.service.type", "write ClusterIP, NodePort or LoadBalancer"},
 	{"source ranges without LB", header + "spec:\n  service:\n    loadBalancerSourceRanges: [10.0.0.0/8]\n", "spec.service.loadBalancerSourceRanges", "set spec.service.type: LoadBalancer or remove the ranges"},
@@ -155,4 +162,20 @@ func TestDefaultsAreCareful(t *testing.T) {
 	assert.Equal(t, "128Mi", r.Requests.Memory().String())
 	assert.Equal(t, "2Gi", r.Limits.StorageEphemeral().String())
 	assert.False(t, v1alpha1.Validate(d).HasErrors(), "%v", v1alpha1.Validate(d))
+}
+
+// Image references that pin a release are accepted in every form registries use: a digest (with
+// or without a tag), a registry with a port, an IPv6 registry, a tag with capitals.
+func TestPinnedImageReferences(t *testing.T) {
+	sha := "sha256:" + strings.Repeat("0f", 32)
+	for _, image := range []string{
+		"rqlite/rqlite@" + sha, "rqlite/rqlite:latest@" + sha, "reg.example.com:5000/team/rqlite:9.1.3",
+		"[::1]:5000/rqlite:9", "localhost/rqlite:V9_RC-1", "ghcr.io/org/sub/rqlite:9.1.3@" + sha,
+	} {
+		for _, p := range check(header + "spec:\n  image: \"" + image + "\"\n") {
+			if p.Path == "spec.image" {
+				t.Errorf("%s: %v", image, p)
+			}
+		}
+	}
 }
