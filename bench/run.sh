@@ -144,6 +144,7 @@ bench "$COUNT" 300ms '^BenchmarkResourceList$/^specs=(1|10|100)$'
 bench "$HEAVY_COUNT" 1x '^BenchmarkResourceList$/^specs=1000$'
 bench "$COUNT" 20x '^BenchmarkProcess$/^version$'
 bench "$COUNT" 20x '^BenchmarkProcess$/^krm$/^specs=1$'
+bench "$COUNT" 20x '^BenchmarkProcess$/^krm$/^voters=(3|99)$'
 bench "$HEAVY_COUNT" 1x '^BenchmarkProcess$/^krm$/^specs=1000$'
 bench "$COUNT" 5x '^BenchmarkKustomize$'
 
