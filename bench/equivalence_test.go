@@ -23,25 +23,15 @@ import (
 // TestEncodeMatchesSigsYAML: render.Encode writes with go-yaml v2 directly instead of through
 // sigs.k8s.io/yaml's JSON round trip.
 func TestEncodeMatchesSigsYAML(t *testing.T) {
-	for _, path := range specFiles(t) {
-		doc, err := os.ReadFile(path)
+	forEachSpecObject(t, func(path string, o render.Object) {
+		got, err := render.Encode(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := generate.FromYAML(doc)
-		if res.Problems.HasErrors() {
-			t.Fatalf("%s: %v", path, res.Problems)
+		if want := referenceEncode(t, o); string(got) != want {
+			t.Errorf("%s: %s %s encodes differently:\n--- got\n%s\n--- want\n%s", path, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), got, want)
 		}
-		for _, o := range res.Objects {
-			got, err := render.Encode(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := referenceEncode(t, o); string(got) != want {
-				t.Errorf("%s: %s %s encodes differently:\n--- got\n%s\n--- want\n%s", path, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), got, want)
-			}
-		}
-	}
+	})
 }
 
 // referenceEncode is the encoding as first written: JSON, drop status and nulls, sigs.k8s.io/yaml.
@@ -237,6 +227,24 @@ func parseList(t *testing.T, in []byte) *fn.ResourceList {
 	return rl
 }
 
+// forEachSpecObject renders every spec under testdata/specs and calls f with each object.
+func forEachSpecObject(t *testing.T, f func(path string, o render.Object)) {
+	t.Helper()
+	for _, path := range specFiles(t) {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := generate.FromYAML(doc)
+		if res.Problems.HasErrors() {
+			t.Fatalf("%s: %v", path, res.Problems)
+		}
+		for _, o := range res.Objects {
+			f(path, o)
+		}
+	}
+}
+
 func specFiles(t *testing.T) []string {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(testdata, "specs", "*.yaml"))
@@ -249,26 +257,16 @@ func specFiles(t *testing.T) []string {
 // TestTreeMatchesJSONDecoder: render.Tree reads json.Marshal's output with its own decoder instead
 // of encoding/json's Decoder with UseNumber and a pass that drops nulls and converts numbers.
 func TestTreeMatchesJSONDecoder(t *testing.T) {
-	for _, path := range specFiles(t) {
-		doc, err := os.ReadFile(path)
+	forEachSpecObject(t, func(path string, o render.Object) {
+		got, err := render.Tree(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := generate.FromYAML(doc)
-		if res.Problems.HasErrors() {
-			t.Fatalf("%s: %v", path, res.Problems)
+		want := referenceTree(t, o)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s %s: trees differ:\n%#v\n%#v", path, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), got, want)
 		}
-		for _, o := range res.Objects {
-			got, err := render.Tree(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := referenceTree(t, o)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: %s %s: trees differ:\n%#v\n%#v", path, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), got, want)
-			}
-		}
-	}
+	})
 }
 
 // referenceTree is render.Tree as first written.
