@@ -13,7 +13,6 @@ import (
 	"github.com/rqlite/rqlite-krm/fn/rqlite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // TestThreeVotersForm: the default 3-voter render forms a real cluster. Depends on the agent's
@@ -112,21 +111,7 @@ func TestScaleUpWithoutRestarts(t *testing.T) {
 	e.waitMembership(30*time.Second, e.client("rqlite-0"), first, nil)
 	e.waitShrinkJob(60 * time.Second)
 
-	type identity struct {
-		uid types.UID
-		pid int
-	}
-	seen := map[string]identity{}
-	remember := func(pods []string) {
-		for _, p := range pods {
-			pid := e.agent.ProcessPID(p, "rqlite")
-			if pid == 0 {
-				t.Fatalf("%s: rqlite is not running", p)
-			}
-			seen[p] = identity{e.pod(p).UID, pid}
-		}
-	}
-	remember(first)
+	seen := e.identities(first...)
 
 	w := startWriter(t, e.client(first...))
 	for _, n := range []int{5, 9} {
@@ -145,21 +130,8 @@ func TestScaleUpWithoutRestarts(t *testing.T) {
 		if got, want := cm.Data["bootstrap-expect"], strconv.Itoa(n); got != want {
 			t.Errorf("%d voters: ConfigMap bootstrap-expect %q, want %q", n, got, want)
 		}
-		for p, id := range seen {
-			pod := e.pod(p)
-			if pod.UID != id.uid {
-				t.Errorf("%d voters: pod %s was replaced (UID %s, was %s)", n, p, pod.UID, id.uid)
-			}
-			if pid := e.agent.ProcessPID(p, "rqlite"); pid != id.pid {
-				t.Errorf("%d voters: rqlited of %s was restarted (pid %d, was %d)", n, p, pid, id.pid)
-			}
-			for _, cs := range pod.Status.ContainerStatuses {
-				if cs.RestartCount != 0 {
-					t.Errorf("%d voters: %s/%s restarted %d times", n, p, cs.Name, cs.RestartCount)
-				}
-			}
-		}
-		remember(all)
+		e.checkNotRestarted(fmt.Sprintf("%d voters", n), seen)
+		seen = e.identities(all...)
 	}
 	ok, failures := w.halt()
 	if len(failures) > 0 {

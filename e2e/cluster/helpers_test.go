@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // shrinkImage is the image pattern the rendered shrink Job uses; the agent runs the rqlite-fn
@@ -240,4 +241,45 @@ func (e *env) readyEndpoints(ctx context.Context, service string) (map[string]st
 		}
 	}
 	return out, nil
+}
+
+// podIdentity is what a restart changes: the Pod's UID (the pod was replaced) and rqlited's pid
+// (the container was restarted in place).
+type podIdentity struct {
+	uid types.UID
+	pid int
+}
+
+// identities records the current incarnation and rqlited process of each pod.
+func (e *env) identities(pods ...string) map[string]podIdentity {
+	e.t.Helper()
+	ids := make(map[string]podIdentity, len(pods))
+	for _, p := range pods {
+		pid := e.agent.ProcessPID(p, "rqlite")
+		if pid == 0 {
+			e.t.Fatalf("%s: rqlite is not running", p)
+		}
+		ids[p] = podIdentity{e.pod(p).UID, pid}
+	}
+	return ids
+}
+
+// checkNotRestarted reports every pod of ids that was replaced, whose rqlited was restarted, or
+// one of whose containers has restarted at all.
+func (e *env) checkNotRestarted(when string, ids map[string]podIdentity) {
+	e.t.Helper()
+	for p, id := range ids {
+		pod := e.pod(p)
+		if pod.UID != id.uid {
+			e.t.Errorf("%s: pod %s was replaced (UID %s, was %s)", when, p, pod.UID, id.uid)
+		}
+		if pid := e.agent.ProcessPID(p, "rqlite"); pid != id.pid {
+			e.t.Errorf("%s: rqlited of %s was restarted (pid %d, was %d)", when, p, pid, id.pid)
+		}
+		for _, cs := range pod.Status.ContainerStatuses {
+			if cs.RestartCount != 0 {
+				e.t.Errorf("%s: %s/%s restarted %d times", when, p, cs.Name, cs.RestartCount)
+			}
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,27 +24,8 @@ import (
 // restart does not apply peers.json again.
 func TestRecoveryAllVotersStoppedMajorityLost(t *testing.T) {
 	e := newEnv(t, "recover3")
-	e.apply(e.renderRecovery(3, false))
-	voters := names("rqlite", 3)
-	e.waitReady(90*time.Second, voters...)
-	e.waitMembership(30*time.Second, e.client("rqlite-0"), voters, nil)
-	e.waitShrinkJob(60 * time.Second)
-	rev := e.voterRevision()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cl := e.client(voters...)
-	if _, err := cl.Execute(ctx, rqlite.Stmt("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")); err != nil {
-		t.Fatal(err)
-	}
 	const rows = 20
-	for i := range rows {
-		if _, err := cl.Execute(ctx, rqlite.Stmt("INSERT INTO t(v) VALUES(?)", fmt.Sprint("row", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// rqlite-0 is the survivor: it must hold every row itself.
-	e.waitRows(30*time.Second, "rqlite-0", rqlite.LevelNone, rows)
+	voters, rev := e.recoverableCluster(rows)
 
 	// The outage: every voter stops, and the volumes of rqlite-1 and rqlite-2 are lost.
 	e.scaleVoters(0)
@@ -87,30 +67,21 @@ func TestRecoveryAllVotersStoppedMajorityLost(t *testing.T) {
 		}
 	}
 	// Writes work again.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if _, err := e.client(voters...).Execute(ctx, rqlite.Stmt("INSERT INTO t(v) VALUES('after')")); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
 
 	// Step 4: switch off, no template change, no restart.
-	type identity struct {
-		uid string
-		pid int
-	}
-	before := map[string]identity{}
-	for _, p := range voters {
-		before[p] = identity{string(e.pod(p).UID), e.agent.ProcessPID(p, "rqlite")}
-	}
+	before := e.identities(voters...)
 	e.apply(e.renderRecovery(3, false))
 	if got := e.voterRevision(); got != rev {
 		t.Errorf("staticPeers off: StatefulSet revision %s, was %s: the pod template changed", got, rev)
 	}
 	e.waitConfig(30*time.Second, "static-peers", "false")
 	e.waitShrinkJob(90 * time.Second)
-	for _, p := range voters {
-		if got := (identity{string(e.pod(p).UID), e.agent.ProcessPID(p, "rqlite")}); got != before[p] {
-			t.Errorf("staticPeers off: %s was restarted (%v, was %v)", p, got, before[p])
-		}
-	}
+	e.checkNotRestarted("staticPeers off", before)
 
 	// A later restart of every voter, one at a time, applies nothing and keeps the data.
 	for _, p := range voters {

@@ -14,7 +14,6 @@ import (
 	"github.com/rqlite/rqlite-krm/fn/shrink"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 )
 
@@ -47,35 +46,7 @@ func TestShrinkNineToThreeWithTheJob(t *testing.T) {
 	}
 
 	survivors := names("rqlite", 3)
-	type identity struct {
-		uid types.UID
-		pid int
-	}
-	before := map[string]identity{}
-	for _, p := range survivors {
-		pid := e.agent.ProcessPID(p, "rqlite")
-		if pid == 0 {
-			t.Fatalf("%s: rqlite is not running", p)
-		}
-		before[p] = identity{e.pod(p).UID, pid}
-	}
-	checkSurvivors := func(when string) {
-		t.Helper()
-		for p, id := range before {
-			pod := e.pod(p)
-			if pod.UID != id.uid {
-				t.Errorf("%s: pod %s was replaced (UID %s, was %s)", when, p, pod.UID, id.uid)
-			}
-			if pid := e.agent.ProcessPID(p, "rqlite"); pid != id.pid {
-				t.Errorf("%s: rqlited of %s was restarted (pid %d, was %d)", when, p, pid, id.pid)
-			}
-			for _, cs := range pod.Status.ContainerStatuses {
-				if cs.RestartCount != 0 {
-					t.Errorf("%s: %s/%s restarted %d times", when, p, cs.Name, cs.RestartCount)
-				}
-			}
-		}
-	}
+	before := e.identities(survivors...)
 
 	// Leadership on the highest ordinal makes the Job move it before the first batch stops that
 	// voter: the one moment of the shrink where writes can fail.
@@ -163,7 +134,7 @@ func TestShrinkNineToThreeWithTheJob(t *testing.T) {
 		}
 		return nil
 	})
-	checkSurvivors("after 9 → 3")
+	e.checkNotRestarted("after 9 → 3", before)
 
 	windows, outage := outages(attempts)
 	var described []string
@@ -188,7 +159,7 @@ func TestShrinkNineToThreeWithTheJob(t *testing.T) {
 	e.waitReady(3*time.Minute, five...)
 	e.waitMembership(90*time.Second, cl, five, nil)
 	e.waitShrinkJob(90 * time.Second)
-	checkSurvivors("after 3 → 5")
+	e.checkNotRestarted("after 3 → 5", before)
 	for _, p := range []string{"rqlite-3", "rqlite-4"} {
 		e.checkRows(e.client(p), rqlite.LevelNone, acked)
 	}
