@@ -48,7 +48,7 @@ fuzz:
 
 ## golden: rewrite the golden files under testdata/ (review the diff before committing)
 golden: build
-	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./e2e/kustomize -run Golden -update
+	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./fn/cli ./e2e/kustomize -run Golden -update
 
 ## bench: build the release binary and print the benchmark table (docs/benchmarks.md)
 bench: build
