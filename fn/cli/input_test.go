@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
 	"github.com/rqlite/rqlite-krm/fn/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,3 +107,11 @@ func TestRenderReportsFileLines(t *testing.T) {
 	assert.Contains(t, stderr, "-: document 2, line 26: [error] spec.voters.replicas: duplicate key")
 }
 
+// The README states the limits; they must be the ones enforced.
+func TestREADMEStatesTheLimits(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, n := range []int{v1alpha1.MaxSpecBytes, v1alpha1.MaxInputBytes, v1alpha1.MaxAnnotationBytes} {
+		assert.Contains(t, string(readme), "**"+v1alpha1.FormatBytes(n)+"**")
+	}
+}
