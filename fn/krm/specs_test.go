@@ -95,3 +95,19 @@ func TestUpsertReplacesOnlyOwnOutput(t *testing.T) {
 		t.Errorf("results: %s", msgs)
 	}
 }
+
+// Aliases are refused in specs only: other items of a package pass through as they are.
+func TestAliasesInOtherItemsPassThrough(t *testing.T) {
+	in := packageList("3", "") + "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: other\n  data:\n    a: &x one\n    b: *x\n"
+	rl := parse(t, in)
+	if !krm.Process(rl) {
+		t.Fatalf("results: %v", krm.SortedMessages(rl.Results))
+	}
+	out, err := krm.ToYAML(rl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "    a: &x one\n    b: *x\n") {
+		t.Errorf("the ConfigMap's alias did not pass through:\n%s", out)
+	}
+}

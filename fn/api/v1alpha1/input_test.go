@@ -101,3 +101,11 @@ func nested(path, line string) string {
 	b.WriteString(indent + line + "\n")
 	return b.String()
 }
+
+// An anchor that nothing refers to expands to nothing: it is accepted.
+func TestAnchorWithoutAliasIsAccepted(t *testing.T) {
+	s, ps := v1alpha1.Decode([]byte(header + "spec:\n  voters: &v\n    replicas: 3\n"))
+	assert.Empty(t, ps)
+	require.NotNil(t, s)
+	assert.Equal(t, int32(3), *s.Spec.Voters.Replicas)
+}
