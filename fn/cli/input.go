@@ -26,8 +26,10 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 		r, what = f, name
 	}
 	b, err := io.ReadAll(io.LimitReader(r, v1alpha1.MaxInputBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
+	if err != nil && name == "-" {
+		return nil, fmt.Errorf("reading stdin: %w", err)
+	} else if err != nil {
+		return nil, err // names the file already
 	}
 	if len(b) > v1alpha1.MaxInputBytes {
 		return nil, tooLarge(what)
