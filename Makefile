@@ -43,12 +43,16 @@ lint:
 	staticcheck ./...
 	staticcheck -tags bench ./bench/...
 
+## fuzz: each fuzz target for FUZZTIME (go test runs one target per call): the whole pipeline,
+## the decoder on duplicate keys and aliases, the YAML writer against go-yaml's readers
 fuzz:
-	$(GO) test ./fn/generate -run '^$$' -fuzz FuzzFromYAML -fuzztime $(FUZZTIME)
+	$(GO) test ./fn/generate -run '^$$' -fuzz '^FuzzFromYAML$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./fn/api/v1alpha1 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./fn/render -run '^$$' -fuzz '^FuzzYAMLWriter$$' -fuzztime $(FUZZTIME)
 
 ## golden: rewrite the golden files under testdata/ (review the diff before committing)
 golden: build
-	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./e2e/kustomize -run Golden -update
+	$(GO) test ./fn/generate ./fn/plan ./fn/schema ./fn/cli ./e2e/kustomize -run Golden -update
 
 ## bench: build the release binary and print the benchmark table (docs/benchmarks.md)
 bench: build

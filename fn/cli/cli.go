@@ -8,8 +8,8 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strings"
 
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
 	"github.com/rqlite/rqlite-krm/fn/generate"
 	"github.com/rqlite/rqlite-krm/fn/krm"
 	"github.com/rqlite/rqlite-krm/fn/render"
@@ -69,9 +69,9 @@ func runKRM(stdin io.Reader, stdout, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
-	in, err := io.ReadAll(stdin)
+	in, err := readInput("-", stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "rqlite-fn: reading stdin: %v\n", err)
+		fmt.Fprintf(stderr, "rqlite-fn: %v\n", err)
 		return 1
 	}
 	rl, err := krm.ParseResourceList(in)
@@ -99,51 +99,64 @@ func runKRM(stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // runRender prints the manifests for one or more spec files. Nothing is printed to stdout unless
-// every spec is valid.
+// every spec is valid, every input holds at least one spec, and no two specs generate the same
+// object: an empty or half output is what a pruning apply would act on.
 func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: rqlite-fn render FILE... (- reads stdin)")
 		return 2
 	}
-	var out []byte
+	var claims []generate.Claim
+	var rendered [][]render.Object
+	var prefixes []string // where each claim's problems are printed: "FILE: document N"
 	failed := false
 	for _, a := range args {
-		var doc []byte
-		var err error
-		if a == "-" {
-			doc, err = io.ReadAll(stdin)
-		} else {
-			doc, err = os.ReadFile(a)
-		}
+		in, err := readInput(a, stdin)
 		if err != nil {
 			fmt.Fprintf(stderr, "rqlite-fn: %v\n", err)
 			failed = true
 			continue
 		}
-		for i, d := range splitDocuments(doc) {
-			res := generate.FromYAML(d)
+		docs := documents(in)
+		if len(docs) == 0 {
+			fmt.Fprintf(stderr, "%s: [error] no RqliteSpec: the input holds no document (it is empty, or only comments and ---); "+
+				"an empty render would make a pruning apply delete the cluster (write a spec, see examples/rqlite.yaml)\n", a)
+			failed = true
+			continue
+		}
+		for i, d := range docs {
+			res := generate.FromYAML(d.text)
+			where := fmt.Sprintf("%s: document %d", a, i+1)
 			for _, p := range res.Problems {
-				sev := "error"
-				if p.Warning {
-					sev = "warning"
-				}
-				fmt.Fprintf(stderr, "%s: document %d: [%s] %s\n", a, i+1, sev, p)
+				printProblem(stderr, where, d.line, p)
 			}
 			if res.Problems.HasErrors() {
 				failed = true
 				continue
 			}
-			b, err := render.EncodeAll(res.Objects)
-			if err != nil {
-				fmt.Fprintf(stderr, "rqlite-fn: %s: %v\n", a, err)
-				failed = true
-				continue
-			}
-			out = append(out, b...)
+			claims = append(claims, generate.Claim{
+				Namespace: res.Spec.Metadata.Namespace, Name: res.Spec.Metadata.Name,
+				Where: fmt.Sprintf("%s, document %d", a, i+1), Objects: generate.Refs(res.Objects),
+			})
+			rendered = append(rendered, res.Objects)
+			prefixes = append(prefixes, where)
 		}
+	}
+	for _, c := range generate.Collisions(claims) {
+		printProblem(stderr, prefixes[c.Index], 0, c.Problem)
+		failed = true
 	}
 	if failed {
 		return 1
+	}
+	var out []byte
+	for i, objs := range rendered {
+		b, err := render.EncodeAll(objs)
+		if err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn: %s: %v\n", claims[i].Where, err)
+			return 1
+		}
+		out = append(out, b...)
 	}
 	if _, err := stdout.Write(out); err != nil {
 		fmt.Fprintf(stderr, "rqlite-fn: %v\n", err)
@@ -152,34 +165,15 @@ func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// splitDocuments splits a YAML stream on document separators, skipping empty documents.
-func splitDocuments(b []byte) [][]byte {
-	var docs [][]byte
-	var cur []string
-	flush := func() {
-		d := strings.Join(cur, "\n")
-		if strings.TrimSpace(stripComments(d)) != "" {
-			docs = append(docs, []byte(d))
-		}
-		cur = nil
+// printProblem writes one problem of a document; first is the line of the input the document
+// starts on, so that the line of a YAML problem is the input's.
+func printProblem(w io.Writer, where string, first int, p v1alpha1.Problem) {
+	sev := "error"
+	if p.Warning {
+		sev = "warning"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "---") && strings.TrimSpace(strings.TrimPrefix(line, "---")) == "" {
-			flush()
-			continue
-		}
-		cur = append(cur, line)
+	if p.Line > 0 {
+		where += fmt.Sprintf(", line %d", first+p.Line-1)
 	}
-	flush()
-	return docs
-}
-
-func stripComments(d string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(d, "\n") {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
-			b.WriteString(l)
-		}
-	}
-	return b.String()
+	fmt.Fprintf(w, "%s: [%s] %s\n", where, sev, p)
 }

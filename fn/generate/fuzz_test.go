@@ -14,7 +14,8 @@ import (
 // must render the same bytes twice.
 func FuzzFromYAML(f *testing.F) {
 	specs, _ := filepath.Glob(filepath.Join(testdata, "specs", "*.yaml"))
-	for _, s := range specs {
+	bad, _ := filepath.Glob(filepath.Join(testdata, "bad", "*.yaml"))
+	for _, s := range append(specs, bad...) {
 		if b, err := os.ReadFile(s); err == nil {
 			f.Add(b)
 		}

@@ -44,20 +44,35 @@ func Process(rl *ResourceList) bool {
 		})
 	}
 	rl.Results = append(rl.Results, results...)
-	var generated []*Object
 	failed := hasErrors(results)
 	outs := make([]specOutput, len(specs))
 	parallel(len(specs), func(i int) { outs[i] = renderSpec(specs[i]) })
 	for _, o := range outs {
 		rl.Results = append(rl.Results, o.results...)
 		failed = failed || o.failed
-		generated = append(generated, o.objects...)
+	}
+	if !failed {
+		claims := make([]generate.Claim, len(specs))
+		for i, s := range specs {
+			claims[i] = generate.Claim{Namespace: s.obj.Namespace(), Name: s.obj.Name(), Where: s.where(), Objects: outs[i].refs}
+		}
+		for _, c := range generate.Collisions(claims) {
+			rl.Results = append(rl.Results, problemResults(specs[c.Index], v1alpha1.Problems{c.Problem})...)
+			failed = true
+		}
+	}
+	var items []*Object
+	if !failed {
+		var clashes Results
+		items, clashes = upsert(rl.Items, specs, outs)
+		rl.Results = append(rl.Results, clashes...)
+		failed = len(clashes) > 0
 	}
 	if failed {
 		rl.Items = []*Object{}
 		return false
 	}
-	rl.Items = upsert(rl.Items, specs, generated)
+	rl.Items = items
 	return true
 }
 
@@ -65,10 +80,14 @@ func Process(rl *ResourceList) bool {
 type specOutput struct {
 	results Results
 	objects []*Object
+	refs    []generate.Ref
 	failed  bool
 }
 
 func renderSpec(s specSource) specOutput {
+	if ps := v1alpha1.CheckSpecSize(scalarBytes(s.obj.node)); ps != nil {
+		return specOutput{results: problemResults(s, ps), failed: true}
+	}
 	res := generate.FromYAML([]byte(s.obj.String()))
 	out := specOutput{results: problemResults(s, res.Problems)}
 	if res.Problems.HasErrors() {
@@ -82,6 +101,7 @@ func renderSpec(s specSource) specOutput {
 		return out
 	}
 	out.objects = objs
+	out.refs = generate.Refs(res.Objects)
 	return out
 }
 
@@ -118,6 +138,19 @@ type specSource struct {
 	// fromItems is true for specs found among the items: those live in a package (kpt) and their
 	// generated objects are written next to them.
 	fromItems bool
+	// item is the spec's index among the items.
+	item int
+}
+
+// where says where the spec came from, for messages that name two specs.
+func (s specSource) where() string {
+	switch {
+	case !s.fromItems:
+		return "the function config"
+	case s.obj.PathAnnotation() != "":
+		return s.obj.PathAnnotation()
+	}
+	return fmt.Sprintf("item %d", s.item)
 }
 
 func (s specSource) ref() *ResourceRef {
@@ -128,18 +161,18 @@ func isSpec(o *Object) bool {
 	return o != nil && o.Kind() == v1alpha1.Kind && strings.HasPrefix(o.APIVersion(), v1alpha1.Group+"/")
 }
 
+// collectSpecs finds the specs: the functionConfig's and the items'. Two specs for the same
+// cluster are kept, for generate.Collisions to refuse, except the copy of the functionConfig that
+// kustomize puts among the items.
 func collectSpecs(rl *ResourceList) ([]specSource, Results) {
 	var specs []specSource
 	var results Results
-	seen := map[string]bool{}
-	key := func(o *Object) string { return o.Namespace() + "/" + o.Name() }
 	fc := rl.FunctionConfig
 	if isKptPlaceholder(fc) {
 		fc = nil
 	}
 	if isSpec(fc) {
 		specs = append(specs, specSource{obj: fc})
-		seen[key(fc)] = true
 	} else if fc != nil && fc.Kind() != "" {
 		results = append(results, &Result{
 			Severity:    Error,
@@ -148,15 +181,25 @@ func collectSpecs(rl *ResourceList) ([]specSource, Results) {
 			Field:       &Field{Path: "kind", ProposedValue: v1alpha1.Kind},
 		})
 	}
-	for _, it := range rl.Items {
+	repeatSkipped := false
+	for i, it := range rl.Items {
+		if path := duplicateIdentityKey(it); path != "" {
+			results = append(results, &Result{
+				Severity:    Error,
+				Message:     "duplicate key: set twice in the same mapping; tools disagree on which one counts",
+				ResourceRef: &ResourceRef{APIVersion: it.APIVersion(), Kind: it.Kind(), Name: it.Name(), Namespace: it.Namespace()},
+				Field:       &Field{Path: path},
+			})
+			continue
+		}
 		if !isSpec(it) {
 			continue
 		}
-		if seen[key(it)] {
+		if !repeatSkipped && isSpec(fc) && sameSpec(fc.node, it.node) {
+			repeatSkipped = true
 			continue // kustomize repeats its functionConfig among the items
 		}
-		seen[key(it)] = true
-		specs = append(specs, specSource{obj: it, fromItems: true})
+		specs = append(specs, specSource{obj: it, fromItems: true, item: i})
 		if !it.IsLocalConfig() {
 			results = append(results, &Result{
 				Severity:    Warning,
@@ -315,8 +358,11 @@ func generatedFile(s specSource) string {
 
 // upsert drops whatever an earlier run generated from the same specs (so a second render is
 // byte-identical and an object the spec no longer asks for disappears) and appends the new
-// objects. Items that no spec generated are left untouched, in their order.
-func upsert(items []*Object, specs []specSource, generated []*Object) []*Object {
+// objects. Items that no spec generated are left untouched, in their order. An item that a spec
+// would replace but did not generate (written by hand, by another generator, or by rqlite-fn from
+// a spec that is no longer in the input) is an error: replacing it silently would lose it, and
+// keeping both gives the orchestrator two objects with one identity.
+func upsert(items []*Object, specs []specSource, outs []specOutput) ([]*Object, Results) {
 	owners := map[string]bool{}
 	// files maps each file a spec's objects are written to (kpt) to that spec's name. An object
 	// in that file that the same spec generated is replaced even when its namespace no longer
@@ -329,26 +375,47 @@ func upsert(items []*Object, specs []specSource, generated []*Object) []*Object 
 			files[f] = s.obj.Name()
 		}
 	}
-	newIDs := map[string]bool{}
-	for _, g := range generated {
-		newIDs[id(g)] = true
+	generatedBy := map[string]int{}
+	size := len(items)
+	for i, o := range outs {
+		for _, r := range o.refs {
+			generatedBy[r.Identity()] = i
+		}
+		size += len(o.objects)
 	}
-	out := make([]*Object, 0, len(items)+len(generated))
+	out := make([]*Object, 0, size)
+	var clashes Results
 	for _, it := range items {
-		if owner := it.Annotation(model.AnnotationOwner); owner != "" &&
-			(owners[it.Namespace()+"/"+owner] || files[it.PathAnnotation()] == owner) {
+		owner := it.Annotation(model.AnnotationOwner)
+		if owner != "" && (owners[it.Namespace()+"/"+owner] || files[it.PathAnnotation()] == owner) {
 			continue
 		}
-		if newIDs[id(it)] && !isSpec(it) {
-			continue // same object written by hand or by an older version: the spec owns it now
+		ref := generate.Ref{APIVersion: it.APIVersion(), Kind: it.Kind(), Namespace: it.Namespace(), Name: it.Name()}
+		if i, taken := generatedBy[ref.Identity()]; taken && !isSpec(it) {
+			clashes = append(clashes, overwriteResult(it, ref, owner, specs[i]))
+			continue
 		}
 		out = append(out, it)
 	}
-	return append(out, generated...)
+	for _, o := range outs {
+		out = append(out, o.objects...)
+	}
+	return out, clashes
 }
 
-func id(o *Object) string {
-	return strings.Join([]string{o.APIVersion(), o.Kind(), o.Namespace(), o.Name()}, "/")
+func overwriteResult(it *Object, ref generate.Ref, owner string, s specSource) *Result {
+	what := "it was not generated by rqlite-fn"
+	if owner != "" {
+		what = "it was generated from RqliteSpec " + owner + ", which is not in the input"
+	}
+	if f := it.PathAnnotation(); f != "" {
+		what += " (file " + f + ")"
+	}
+	return problemResults(s, v1alpha1.Problems{{
+		Path:    "metadata.name",
+		Message: fmt.Sprintf("%s is already in the input and this spec would overwrite it, but %s", ref, what),
+		Fix:     "rename the cluster, or remove the object from the input",
+	}})[0]
 }
 
 // ToYAML encodes the ResourceList for the orchestrator: Encode, plus an explicit empty item list

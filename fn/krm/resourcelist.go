@@ -153,6 +153,9 @@ func ParseResourceList(in []byte) (*ResourceList, error) {
 	if k := list.Kind(); k != "ResourceList" {
 		return nil, fmt.Errorf("input was of unexpected kind %q; expected ResourceList", k)
 	}
+	if k := repeatedKey(root); k != "" {
+		return nil, fmt.Errorf("the ResourceList sets %s twice", k)
+	}
 	if fc := lookup(root, "functionConfig"); fc != nil {
 		if fc.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("functionConfig must be a mapping, not a %s", kindName(fc))

@@ -22,6 +22,9 @@ type Problem struct {
 	// Fix says what to write instead; empty when the message already says it.
 	Fix     string
 	Warning bool
+	// Line is the line of the document the problem is on, for problems of the YAML itself
+	// (a duplicate key, an alias); 0 for the others, which the path locates.
+	Line int
 }
 
 func (p Problem) String() string {
@@ -61,6 +64,10 @@ func (ps *Problems) add(path, msg, fix string) {
 	*ps = append(*ps, Problem{Path: path, Message: msg, Fix: fix})
 }
 
+func (ps *Problems) addAt(line int, path, msg, fix string) {
+	*ps = append(*ps, Problem{Path: path, Message: msg, Fix: fix, Line: line})
+}
+
 func (ps *Problems) warn(path, msg, fix string) {
 	*ps = append(*ps, Problem{Path: path, Message: msg, Fix: fix, Warning: true})
 }
@@ -68,9 +75,17 @@ func (ps *Problems) warn(path, msg, fix string) {
 // Decode parses one RqliteSpec document strictly: unknown fields, wrong types and malformed
 // quantities are all reported with their field paths, in one pass, instead of stopping at the first.
 // The spec is nil when it cannot be decoded; with unknown fields only, it is returned with the
-// problems so validation can add its own.
+// problems so validation can add its own. Documents larger than MaxSpecBytes, duplicate keys and
+// aliases are refused before the conversion to JSON, which would hide the duplicates and expand
+// the aliases.
 func Decode(doc []byte) (*RqliteSpec, Problems) {
+	if ps := CheckSpecSize(len(doc)); ps != nil {
+		return nil, ps
+	}
 	var ps Problems
+	if yps, ok := checkYAML(doc); !ok || len(yps) > 0 {
+		return nil, yps
+	}
 	jsonDoc, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		ps.add("", fmt.Sprintf("not valid YAML: %v", err), "")
@@ -108,6 +123,7 @@ func Decode(doc []byte) (*RqliteSpec, Problems) {
 		}
 		return nil, ps
 	}
+	checkAnnotationSizes(&ps, &spec)
 	return &spec, ps
 }
 
