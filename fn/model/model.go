@@ -229,18 +229,30 @@ func (c *Cluster) Selector(component string) map[string]string {
 }
 
 // PodName is the name of the pod with ordinal i in a pool; it is also the rqlite node id.
-func (p *Pool) PodName(i int) string { return fmt.Sprintf("%s-%d", p.StatefulSet, i) }
+func (p *Pool) PodName(i int) string { return PodName(p.StatefulSet, i) }
+
+// PodName is the name of the pod with ordinal i of a StatefulSet, as the StatefulSet controller
+// names it.
+func PodName(statefulSet string, i int) string { return fmt.Sprintf("%s-%d", statefulSet, i) }
 
 // RaftAddress is the address a node of a pool advertises for Raft. By default it is relative to
 // the namespace (`<pod>.<headless>`), resolved through the pod's DNS search path, so the same
 // address is right in any namespace and cluster domain, and peers.json can be written without
 // knowing either. The helm-chart layout keeps the chart's fully qualified addresses, so adopted
 // nodes advertise exactly what their Raft configuration already records.
+//
+// It is the advertised argument as the kubelet expands it in that pod, so the address written
+// into peers.json and the one the node advertises cannot differ.
 func (c *Cluster) RaftAddress(p *Pool, pod string) string {
-	if c.Layout.FQDNRaft {
-		return fmt.Sprintf("%s.%s.%s.svc.%s:%d", pod, p.Headless, c.Namespace, c.Spec.Spec.ClusterDomain, RaftPort)
-	}
-	return fmt.Sprintf("%s.%s:%d", pod, p.Headless, RaftPort)
+	return ExpandPodArg(c.RaftAdvertiseArg(p), pod, c.Namespace)
+}
+
+// ExpandPodArg is what the kubelet makes of a container argument in the pod named pod of a
+// namespace: the $(VAR) references to the downward-API variables the model writes into args
+// ($(POD_NAME), $(POD_NAMESPACE)) replaced by their values. Checks of a rendered stream use it to
+// learn what a node really advertises, whatever the layout that wrote the argument.
+func ExpandPodArg(arg, pod, namespace string) string {
+	return strings.NewReplacer("$("+EnvPodName+")", pod, "$("+EnvPodNamespace+")", namespace).Replace(arg)
 }
 
 // RaftAdvertiseArg is the value of -raft-adv-addr, with the pod's own name (and namespace, for
@@ -294,17 +306,8 @@ func (c *Cluster) ConfigData() map[string]string {
 			ro = "autoscaled"
 		}
 	}
-	// During a recovery no node may bootstrap a new cluster: pods on lost volumes start empty,
-	// the recovering survivor notifies them while it has no leader, and with bootstrap-expect
-	// reachable they would form a configuration with an empty log that can outvote the survivor.
-	// One more than there are voters is a count no set of notifications reaches; rqlited refuses
-	// 0 with DNS discovery. Pods keep the value they started with, so the switch needs no restart.
-	expect := c.VoterCount()
-	if c.Spec.Spec.Recovery.StaticPeers {
-		expect++
-	}
 	data := map[string]string{
-		KeyBootstrapExpect: strconv.Itoa(int(expect)),
+		KeyBootstrapExpect: strconv.Itoa(int(BootstrapExpect(c.VoterCount(), c.Spec.Spec.Recovery.StaticPeers))),
 		KeyVoters:          strconv.Itoa(int(c.VoterCount())),
 		KeyReadOnly:        ro,
 		KeyStaticPeers:     strconv.FormatBool(c.Spec.Spec.Recovery.StaticPeers),
@@ -397,6 +400,19 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b) + "\n"
+}
+
+// BootstrapExpect is the voters' -bootstrap-expect (the ConfigMap's bootstrap-expect): the voter
+// count. During a recovery no node may bootstrap a new cluster: pods on lost volumes start empty,
+// the recovering survivor notifies them while it has no leader, and with bootstrap-expect
+// reachable they would form a configuration with an empty log that can outvote the survivor.
+// One more than there are voters is a count no set of notifications reaches; rqlited refuses
+// 0 with DNS discovery. Pods keep the value they started with, so the switch needs no restart.
+func BootstrapExpect(voters int32, staticPeers bool) int32 {
+	if staticPeers {
+		return voters + 1
+	}
+	return voters
 }
 
 // MaxUnavailableVoters is how many voters may be down while a majority of the configuration stays

@@ -134,7 +134,7 @@ func Check(docs []map[string]any) Report {
 		k := o.ns + "/" + o.labels[labelInstance]
 		c := clusters[k]
 		if c == nil {
-			c = &cluster{ns: o.ns, idx: idx}
+			c = &cluster{ns: o.ns, idx: idx, raftAdv: map[*statefulSet]string{}}
 			clusters[k] = c
 			keys = append(keys, k)
 		}
@@ -299,6 +299,10 @@ type cluster struct {
 	idx     *index
 	objects []*object
 	out     []Problem
+	// raftAdv is the -raft-adv-addr of each StatefulSet whose argument checkRqlitedArgs found
+	// sound: peers.json is compared with what the pods advertise only then, so one broken
+	// argument is one finding, not one more per peer.
+	raftAdv map[*statefulSet]string
 }
 
 func (c *cluster) add(from *object, field string, to Ref, format string, args ...any) {
@@ -546,6 +550,14 @@ func (c *cluster) checkRqlitedArgs(s *statefulSet) {
 	nsVar := "$(" + model.EnvPodNamespace + ")"
 	for _, flag := range []string{flagRaftAdv, flagHTTPAdv} {
 		v, ok := flagValue(ct.Args, flag)
+		if flag == flagRaftAdv && ok {
+			found := len(c.out)
+			defer func() {
+				if len(c.out) == found {
+					c.raftAdv[s] = v
+				}
+			}()
+		}
 		if !ok {
 			c.add(o, field, Ref{Kind: "Service", Namespace: o.ns, Name: own}, "rqlited has no %s flag", flag)
 			continue
@@ -630,7 +642,7 @@ func (c *cluster) checkCounts(s *statefulSet) {
 	if s.sts.Spec.Replicas == nil || !isVoter(s) {
 		return
 	}
-	n := strconv.Itoa(int(*s.sts.Spec.Replicas))
+	n := *s.sts.Spec.Replicas
 	for _, ct := range s.sts.Spec.Template.Spec.Containers {
 		for _, e := range ct.Env {
 			if e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil || e.ValueFrom.ConfigMapKeyRef.Key != model.KeyBootstrapExpect {
@@ -641,12 +653,19 @@ func (c *cluster) checkCounts(s *statefulSet) {
 			if cm == nil {
 				continue // reported by checkPodSpec
 			}
-			if v, ok := cm.Data[ref.Key]; ok && v != n {
+			// During a recovery the count is deliberately out of reach (model.BootstrapExpect).
+			recovering := cm.Data[model.KeyStaticPeers] == "true"
+			want := strconv.Itoa(int(model.BootstrapExpect(n, recovering)))
+			if v, ok := cm.Data[ref.Key]; ok && v != want {
+				why := fmt.Sprintf("the StatefulSet runs %d voters", n)
+				if recovering {
+					why += fmt.Sprintf(" and %s is true, so it must be %s", model.KeyStaticPeers, want)
+				}
 				c.out = append(c.out, Problem{
 					From:    Ref{Kind: "ConfigMap", Namespace: s.obj.ns, Name: c.idx.current("ConfigMap", s.obj.ns, ref.Name)},
 					Field:   "data." + ref.Key,
 					To:      s.obj.ref(),
-					Message: fmt.Sprintf("is %s but the StatefulSet runs %s voters", v, n),
+					Message: fmt.Sprintf("is %s but %s", v, why),
 				})
 			}
 		}
@@ -682,21 +701,27 @@ func (c *cluster) checkPeers(s *statefulSet) {
 		}
 		n := int(*s.sts.Spec.Replicas)
 		headless := c.headless(s)
+		// What each pod advertises is its -raft-adv-addr as the kubelet expands it there; the
+		// rendered argument is the one definition of the address, whatever the naming layout.
+		advertised, hasAdv := c.raftAdv[s]
 		want := map[string]bool{}
 		for i := 0; i < n; i++ {
-			want[fmt.Sprintf("%s-%d", s.sts.Name, i)] = true
+			want[model.PodName(s.sts.Name, i)] = true
 		}
 		seen := map[string]bool{}
 		for i, p := range peers {
 			f := fmt.Sprintf("%s[%d]", field, i)
 			if !want[p.ID] {
-				c.add(from, f+".id", to, "%q is not a pod of the StatefulSet (pods %s-0 … %s-%d)", p.ID, s.sts.Name, s.sts.Name, n-1)
+				c.add(from, f+".id", to, "%q is not a pod of the StatefulSet (pods %s … %s)", p.ID, model.PodName(s.sts.Name, 0), model.PodName(s.sts.Name, n-1))
 			}
 			seen[p.ID] = true
-			wantAddr := fmt.Sprintf("%s.%s:%d", p.ID, headless, model.RaftPort)
-			if want[p.ID] && p.Address != wantAddr {
-				c.add(from, f+".address", to, "%q is not the pod's Raft address %q", p.Address, wantAddr)
-			} else if !want[p.ID] && !strings.Contains(p.Address, "."+headless+":") {
+			switch {
+			case want[p.ID] && hasAdv:
+				// a missing or broken -raft-adv-addr is reported by checkRqlitedArgs
+				if wantAddr := model.ExpandPodArg(advertised, p.ID, s.obj.ns); p.Address != wantAddr {
+					c.add(from, f+".address", to, "%q is not the Raft address the pod advertises, %q", p.Address, wantAddr)
+				}
+			case !want[p.ID] && !underService(p.Address, headless):
 				c.add(from, f+".address", Ref{Kind: "Service", Namespace: s.obj.ns, Name: headless}, "%q is not under the StatefulSet's headless Service %q", p.Address, headless)
 			}
 			if p.NonVoter {
@@ -704,11 +729,19 @@ func (c *cluster) checkPeers(s *statefulSet) {
 			}
 		}
 		for i := 0; i < n; i++ {
-			if pod := fmt.Sprintf("%s-%d", s.sts.Name, i); !seen[pod] {
+			if pod := model.PodName(s.sts.Name, i); !seen[pod] {
 				c.add(from, field, Ref{Kind: "Pod", Namespace: s.obj.ns, Name: pod}, "voter pod is missing from peers.json")
 			}
 		}
 	}
+}
+
+// underService reports whether a host:port names a pod of a headless Service: <pod>.<service>,
+// relative or fully qualified.
+func underService(addr, service string) bool {
+	host, _, _ := strings.Cut(addr, ":")
+	labels := strings.Split(host, ".")
+	return len(labels) >= 2 && labels[1] == service
 }
 
 func mountsKey(v *corev1.ConfigMapVolumeSource, key string) bool {
