@@ -60,6 +60,14 @@ const (
 	EnvStaticPeers     = "RQLITE_STATIC_PEERS"
 	EnvS3AccessKey     = "RQLITE_S3_ACCESS_KEY_ID"
 	EnvS3SecretKey     = "RQLITE_S3_SECRET_ACCESS_KEY"
+	// EnvPassword carries an rqlite password into the shrink Job and the metrics sidecar, always
+	// from a Secret.
+	EnvPassword = "RQLITE_PASSWORD"
+
+	// SelfRemovalSeconds is how long a read-only node stopping with -raft-cluster-remove-shutdown
+	// keeps trying to remove itself when no leader answers before it gives up (≈ 26 s, rqlited
+	// v8.43.4): its pod's grace period must cover it and the preStop sleep.
+	SelfRemovalSeconds = 26
 
 	// Annotation placed on every generated object: the spec that owns it, so a later run of the
 	// function replaces exactly what it generated before (kpt upsert) and nothing else.

@@ -134,7 +134,7 @@ func Check(docs []map[string]any) Report {
 		k := o.ns + "/" + o.labels[labelInstance]
 		c := clusters[k]
 		if c == nil {
-			c = &cluster{ns: o.ns, idx: idx, raftAdv: map[*statefulSet]string{}}
+			c = &cluster{ns: o.ns, instance: o.labels[labelInstance], idx: idx, raftAdv: map[*statefulSet]string{}}
 			clusters[k] = c
 			keys = append(keys, k)
 		}
@@ -295,10 +295,11 @@ func previousKeys(o *object) []string {
 }
 
 type cluster struct {
-	ns      string
-	idx     *index
-	objects []*object
-	out     []Problem
+	ns       string
+	instance string
+	idx      *index
+	objects  []*object
+	out      []Problem
 	// raftAdv is the -raft-adv-addr of each StatefulSet whose argument checkRqlitedArgs found
 	// sound: peers.json is compared with what the pods advertise only then, so one broken
 	// argument is one finding, not one more per peer.
@@ -376,8 +377,7 @@ func (c *cluster) check() []Problem {
 		case "Job":
 			var job batchv1.Job
 			if o.as(&job) {
-				c.checkPodSpec(o, "spec.template.spec", &job.Spec.Template.Spec)
-				c.checkShrinkArgs(o, &job.Spec.Template.Spec)
+				c.checkJob(o, &job)
 			}
 		case "Role":
 			var role rbacv1.Role
@@ -392,6 +392,7 @@ func (c *cluster) check() []Problem {
 		}
 		c.checkDependsOn(o)
 	}
+	c.checkInvariants()
 	return c.out
 }
 
@@ -420,6 +421,7 @@ func (c *cluster) checkStatefulSet(s *statefulSet) {
 	c.checkRqlitedArgs(s)
 	c.checkCounts(s)
 	c.checkPeers(s)
+	c.checkPool(s)
 }
 
 // checkPodSpec checks the names a pod uses: its ServiceAccount and the ConfigMap keys it reads.
@@ -500,18 +502,6 @@ const (
 	flagNonVoter = "-raft-non-voter"
 )
 
-func flagValue(args []string, flag string) (string, bool) {
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, flag+"="); ok {
-			return v, true
-		}
-		if strings.TrimLeft(a, "-") == strings.TrimLeft(flag, "-") {
-			return "true", true
-		}
-	}
-	return "", false
-}
-
 // rqliteContainer is the container running rqlited: the one whose args carry its address flags.
 func rqliteContainer(pod *corev1.PodSpec) *corev1.Container {
 	for i := range pod.Containers {
@@ -526,7 +516,16 @@ func rqliteContainer(pod *corev1.PodSpec) *corev1.Container {
 	return nil
 }
 
+// isVoter tells the pools apart by the component label their pods carry (what every Service,
+// PDB and policy selects them by), and by rqlited's -raft-non-voter flag when the label is gone;
+// checkPoolRole reports a flag that disagrees with the label.
 func isVoter(s *statefulSet) bool {
+	switch s.sts.Spec.Template.Labels[labelComponent] {
+	case model.ComponentVoter:
+		return true
+	case model.ComponentReadOnly:
+		return false
+	}
 	ct := rqliteContainer(&s.sts.Spec.Template.Spec)
 	if ct == nil {
 		return false
@@ -668,6 +667,29 @@ func (c *cluster) checkCounts(s *statefulSet) {
 					Message: fmt.Sprintf("is %s but %s", v, why),
 				})
 			}
+			c.checkCountKeys(s, ref.Name, cm)
+		}
+	}
+}
+
+// checkCountKeys checks the ConfigMap's record of the pool sizes (what a reader and `rqlite-fn
+// plan` see) against the StatefulSets.
+func (c *cluster) checkCountKeys(voters *statefulSet, name string, cm *corev1.ConfigMap) {
+	from := Ref{Kind: "ConfigMap", Namespace: voters.obj.ns, Name: c.idx.current("ConfigMap", voters.obj.ns, name)}
+	want := map[string]string{model.KeyVoters: strconv.Itoa(int(*voters.sts.Spec.Replicas)), model.KeyReadOnly: "0"}
+	to := map[string]Ref{model.KeyVoters: voters.obj.ref(), model.KeyReadOnly: voters.obj.ref()}
+	for _, s := range c.statefulSets() {
+		if isVoter(s) {
+			continue
+		}
+		want[model.KeyReadOnly], to[model.KeyReadOnly] = "autoscaled", s.obj.ref()
+		if s.sts.Spec.Replicas != nil {
+			want[model.KeyReadOnly] = strconv.Itoa(int(*s.sts.Spec.Replicas))
+		}
+	}
+	for _, k := range []string{model.KeyVoters, model.KeyReadOnly} {
+		if v, ok := cm.Data[k]; ok && v != want[k] {
+			c.out = append(c.out, Problem{From: from, Field: "data." + k, To: to[k], Message: fmt.Sprintf("is %s but the StatefulSet says %s", v, want[k])})
 		}
 	}
 }
@@ -994,7 +1016,8 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 			continue
 		}
 		field := fmt.Sprintf("spec.template.spec.containers[%s].args", ct.Name)
-		stsName, _ := flagValue(ct.Args, "--statefulset")
+		cl := parseCommandLine(ct.Args[1:], nil)
+		stsName, _ := cl.flag("--statefulset")
 		var voters *statefulSet
 		for _, s := range c.statefulSets() {
 			if s.sts.Name == stsName {
@@ -1008,7 +1031,7 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 		case !isVoter(voters):
 			c.add(o, field+" --statefulset", stsRef, "is not the voters' StatefulSet")
 		}
-		if h, ok := flagValue(ct.Args, "--headless"); ok {
+		if h, ok := cl.flag("--headless"); ok {
 			to := Ref{Kind: "Service", Namespace: o.ns, Name: h}
 			switch {
 			case voters != nil && h != c.headless(voters):
@@ -1017,7 +1040,7 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 				c.add(o, field+" --headless", to, "no such Service")
 			}
 		}
-		if u, ok := flagValue(ct.Args, "--rqlite-url"); ok {
+		if u, ok := cl.flag("--rqlite-url"); ok {
 			host := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 			host, _, _ = strings.Cut(host, ":")
 			host, _, _ = strings.Cut(host, "/")

@@ -253,7 +253,10 @@ func TestBrokenReferences(t *testing.T) {
 				set(t, find(t, docs, "StatefulSet", "orders-readonly"), float64(2), "spec", "replicas")
 				return docs
 			},
-			want: []string{`HorizontalPodAutoscaler shop/orders-readonly spec.scaleTargetRef -> StatefulSet shop/orders-readonly: the StatefulSet also sets spec.replicas`},
+			want: []string{
+				`HorizontalPodAutoscaler shop/orders-readonly spec.scaleTargetRef -> StatefulSet shop/orders-readonly: the StatefulSet also sets spec.replicas`,
+				`ConfigMap shop/orders-config data.readonly-replicas -> StatefulSet shop/orders-readonly: is autoscaled but the StatefulSet says 2`,
+			},
 		},
 		{
 			name: "configMapKeyRef and config volume name a missing ConfigMap",
@@ -332,9 +335,10 @@ func TestBrokenReferences(t *testing.T) {
 			},
 			want: []string{
 				`ConfigMap shop/orders-config data.bootstrap-expect -> StatefulSet shop/orders: is 3 but the StatefulSet runs 5 voters`,
+				`ConfigMap shop/orders-config data.voters -> StatefulSet shop/orders: is 3 but the StatefulSet says 5`,
 				`ConfigMap shop/orders-config data.peers.json -> Pod shop/orders-3: voter pod is missing from peers.json`,
 				`ConfigMap shop/orders-config data.peers.json -> Pod shop/orders-4: voter pod is missing from peers.json`,
-				// PodDisruptionBudget counts are not references; the PDB is the renderer's concern
+				// the voter PDB (maxUnavailable 1) still keeps a majority of 5
 			},
 		},
 		{
@@ -533,6 +537,7 @@ metadata:
   labels:
     app.kubernetes.io/managed-by: rqlite-krm
     app.kubernetes.io/instance: db
+    app.kubernetes.io/name: rqlite
 spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db-readonly}
   maxReplicas: 3
