@@ -216,9 +216,9 @@ func (c *Cluster) Labels(component string) map[string]string {
 	for k, v := range c.Selector(component) {
 		l[k] = v
 	}
-	l["app.kubernetes.io/managed-by"] = ManagedBy
+	l[v1alpha1.LabelManagedBy] = ManagedBy
 	if v := c.Version(); v != "" {
-		l["app.kubernetes.io/version"] = v
+		l[v1alpha1.LabelVersion] = v
 	}
 	return l
 }
@@ -227,11 +227,11 @@ func (c *Cluster) Labels(component string) map[string]string {
 // cluster's life (version, counts): StatefulSet selectors are immutable.
 func (c *Cluster) Selector(component string) map[string]string {
 	s := map[string]string{
-		"app.kubernetes.io/name":     AppName,
-		"app.kubernetes.io/instance": c.Instance,
+		v1alpha1.LabelName:     AppName,
+		v1alpha1.LabelInstance: c.Instance,
 	}
 	if component != "" {
-		s["app.kubernetes.io/component"] = component
+		s[v1alpha1.LabelComponent] = component
 	}
 	return s
 }
