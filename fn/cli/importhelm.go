@@ -45,7 +45,8 @@ merge in order, as with helm -f; - reads stdin.
   --report text|json      report format (default text)
 
 Exit status: 0 imported; 3 imported, but the report lists unsupported values or actions to take
-before applying; 1 the values cannot be read or the imported spec does not validate; 2 usage.
+before applying; 1 the values cannot be read or the imported spec does not validate (nothing is
+written to stdout; the report says why); 2 usage.
 Then follow docs/helm-migration.md.
 `
 
@@ -136,9 +137,14 @@ func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		}
 		return importFailed
 	}
-	if _, err := stdout.Write(res.YAML); err != nil {
-		fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
-		return importFailed
+	// A spec that does not validate is not written at all: redirected into a file that a
+	// pipeline applies, half a result does more harm than none. The report says why.
+	failed := res.Problems.HasErrors()
+	if !failed {
+		if _, err := stdout.Write(res.YAML); err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
+			return importFailed
+		}
 	}
 	if format == "json" {
 		err = res.Report.WriteJSON(stderr)
@@ -149,7 +155,8 @@ func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return importFailed
 	}
 	switch {
-	case res.Problems.HasErrors():
+	case failed:
+		fmt.Fprintln(stderr, "rqlite-fn import-helm: no spec written: the imported spec has the errors listed above")
 		return importFailed
 	case len(res.Report.Unsupported()) > 0 || len(res.Report.Actions()) > 0:
 		return importToReview
