@@ -27,33 +27,19 @@ const (
 	labelName    = "app.kubernetes.io/name"
 )
 
+// checkInvariants runs the checks that look at the cluster as a whole; check runs the per-object
+// ones as it meets each object.
 func (c *cluster) checkInvariants() {
 	c.checkServicePublishing()
 	c.checkDisruptionBudgets()
 	c.checkShrinkOrdering()
-	for _, o := range c.objects {
-		if o.labels[labelName] != model.AppName {
-			c.add(o, "metadata.labels["+labelName+"]", o.ref(), "is %q, not %q: every object of the cluster carries it", o.labels[labelName], model.AppName)
-		}
-		switch o.kind {
-		case "NetworkPolicy":
-			var np networkingv1.NetworkPolicy
-			if o.as(&np) {
-				c.checkPolicyRules(o, &np)
-			}
-		case "Role":
-			var role rbacv1.Role
-			if o.as(&role) {
-				c.checkLeastPrivilege(o, &role)
-			}
-		case "ConfigMap":
-			var cm corev1.ConfigMap
-			if o.as(&cm) {
-				c.checkStoredCredentials(o, &cm)
-			}
-		case "Certificate":
-			c.checkCertificate(o)
-		}
+}
+
+// checkNameLabel: every object of the cluster carries app.kubernetes.io/name (instance and
+// managed-by are how verify found it).
+func (c *cluster) checkNameLabel(o *object) {
+	if o.labels[labelName] != model.AppName {
+		c.add(o, "metadata.labels["+labelName+"]", o.ref(), "is %q, not %q: every object of the cluster carries it", o.labels[labelName], model.AppName)
 	}
 }
 

@@ -368,6 +368,7 @@ func (c *cluster) check() []Problem {
 			var np networkingv1.NetworkPolicy
 			if o.as(&np) {
 				c.checkNetworkPolicy(o, &np)
+				c.checkPolicyRules(o, &np) // after the selectors: it skips what they reported
 			}
 		case "HorizontalPodAutoscaler":
 			var hpa autoscalingv2.HorizontalPodAutoscaler
@@ -383,7 +384,15 @@ func (c *cluster) check() []Problem {
 			var role rbacv1.Role
 			if o.as(&role) {
 				c.checkRole(o, &role)
+				c.checkLeastPrivilege(o, &role)
 			}
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if o.as(&cm) {
+				c.checkStoredCredentials(o, &cm)
+			}
+		case "Certificate":
+			c.checkCertificate(o)
 		case "RoleBinding":
 			var rb rbacv1.RoleBinding
 			if o.as(&rb) {
@@ -391,6 +400,7 @@ func (c *cluster) check() []Problem {
 			}
 		}
 		c.checkDependsOn(o)
+		c.checkNameLabel(o)
 	}
 	c.checkInvariants()
 	return c.out

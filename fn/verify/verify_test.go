@@ -430,19 +430,35 @@ func TestBrokenReferences(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := verify.Check(tc.break_(t, rendered(t, spec)))
-			got := problems(rep)
-			if rep.OK() {
-				t.Fatal("broken stream passed")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("missing line containing\n  %s\ngot:\n%s", w, got)
-				}
-			}
+			wantFindings(t, rep, tc.want)
 			if len(rep.Problems) != len(tc.want) {
-				t.Errorf("%d problems, want %d (one per broken reference):\n%s", len(rep.Problems), len(tc.want), got)
+				t.Errorf("%d problems, want %d (one per broken reference):\n%s", len(rep.Problems), len(tc.want), problems(rep))
 			}
 		})
+	}
+}
+
+// wantFindings fails unless the report has a finding containing each of want, and every finding
+// contains one of want.
+func wantFindings(t *testing.T, rep verify.Report, want []string) {
+	t.Helper()
+	got := problems(rep)
+	if rep.OK() {
+		t.Fatal("the broken stream passed")
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing a finding containing\n  %s\ngot:\n%s", w, got)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		expected := false
+		for _, w := range want {
+			expected = expected || strings.Contains(line, w)
+		}
+		if !expected {
+			t.Errorf("unexpected finding:\n  %s", line)
+		}
 	}
 }
 
