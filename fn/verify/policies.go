@@ -24,7 +24,6 @@ import (
 const (
 	argoHook     = "argocd.argoproj.io/hook"
 	argoSyncWave = "argocd.argoproj.io/sync-wave"
-	labelName    = "app.kubernetes.io/name"
 )
 
 // checkInvariants runs the checks that look at the cluster as a whole; check runs the per-object

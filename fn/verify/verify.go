@@ -34,13 +34,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// The labels the render sets, by which verify finds a cluster and its pools.
 const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "app.kubernetes.io/component"
-	// componentShrink is the component label of the shrink Job's pods (fn/model.ComponentShrink;
-	// verify reads rendered streams and does not depend on the renderer).
-	componentShrink = "shrink"
+	labelManagedBy = v1alpha1.LabelManagedBy
+	labelInstance  = v1alpha1.LabelInstance
+	labelComponent = v1alpha1.LabelComponent
+	labelName      = v1alpha1.LabelName
 )
 
 // Ref names one end of a reference.
@@ -848,7 +847,7 @@ func (c *cluster) checkNetworkPolicy(o *object, np *networkingv1.NetworkPolicy) 
 		return
 	}
 	// The shrink Job's policy covers the Job's pods; the cluster's policy covers both pools.
-	if np.Spec.PodSelector.MatchLabels[labelComponent] == componentShrink {
+	if np.Spec.PodSelector.MatchLabels[labelComponent] == model.ComponentShrink {
 		for _, job := range c.objects {
 			var j batchv1.Job
 			if job.kind == "Job" && job.as(&j) && !sel.Matches(labels.Set(j.Spec.Template.Labels)) {
