@@ -26,19 +26,29 @@ type Command struct {
 
 // Commands is the subcommand table; other packages' commands are registered in commands.go.
 var Commands = map[string]Command{
-	"render":  {"render RqliteSpec files (or - for stdin) to a YAML stream of manifests", runRender},
-	"version": {"print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int { fmt.Fprintln(out, Version); return 0 }},
+	"render":  {"render RqliteSpec files (or - for stdin) to a YAML stream of manifests", renderCommand},
+	"version": {"print the version", versionCommand},
 }
 
 // Main runs the function: KRM mode with no arguments, otherwise the named subcommand.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
+		if isTerminal(stdin) {
+			fmt.Fprint(stderr, krmOnTerminal)
+			usage(stderr)
+			return exitUsage
+		}
 		return runKRM(stdin, stdout, stderr)
 	}
 	if cmd, ok := Commands[args[0]]; ok {
 		return cmd.Run(args[1:], stdin, stdout, stderr)
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if args[0] == "help" && len(args) > 1 {
+		if _, ok := Commands[args[1]]; ok {
+			return Main(append([]string{args[1], "--help"}, args[2:]...), stdin, stdout, stderr)
+		}
+	}
+	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		usage(stdout)
 		return 0
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -25,20 +24,22 @@ func init() {
 	}
 }
 
+const exporterUsage = `usage: rqlite-fn exporter [flags]
+
+Serves rqlited's statistics (/status, /debug/vars) as Prometheus metrics on /metrics: the metrics
+sidecar the function renders with spec.metrics.enabled. The rqlite password comes from $` + PasswordEnv + `.
+`
+
 func runExporter(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("exporter")
 	rqliteURL := fs.String("rqlite-url", "http://127.0.0.1:4001", "rqlited's HTTP API, normally on the pod's loopback")
 	listen := fs.String("listen", ":9102", "address to serve /metrics on")
 	username := fs.String("username", "", "rqlite user with the status permission; its password comes from $"+PasswordEnv)
 	caFile := fs.String("ca-file", "", "PEM CA bundle that signed rqlited's HTTPS certificate")
 	serverName := fs.String("tls-server-name", "", "name to verify on rqlited's certificate (it is not issued for 127.0.0.1)")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on one scrape of rqlited")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if _, code, ok := parseArgs(fs, exporterUsage, args, noArgs, stdout, stderr); !ok {
+		return code
 	}
 	cfg := exporter.Config{URL: *rqliteURL, Username: *username, Password: os.Getenv(PasswordEnv), Timeout: *timeout}
 	if *caFile != "" {

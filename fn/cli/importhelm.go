@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/rqlite/rqlite-krm/fn/helmimport"
 )
@@ -38,77 +37,29 @@ stdout, and a report to stderr: every chart value is mapped, replaced by the fun
 behaviour, dropped, or unsupported with the reason and what to do instead. Several values files
 merge in order, as with helm -f; - reads stdin.
 
-  --namespace NS          the release's namespace (required: the chart's nodes advertise
-                          fully qualified Raft addresses that name it)
-  --release NAME          the release name (default rqlite)
-  --cluster-domain DOMAIN the cluster's DNS domain when it is not cluster.local
-  --report text|json      report format (default text)
-
 Exit status: 0 imported; 3 imported, but the report lists unsupported values or actions to take
-before applying; 1 the values cannot be read or the imported spec does not validate; 2 usage.
+before applying; 1 the values cannot be read or the imported spec does not validate (nothing is
+written to stdout; the report says why); 2 usage.
 Then follow docs/helm-migration.md.
 `
 
 func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts := helmimport.Options{}
-	format := "text"
-	var files []string
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "rqlite-fn import-helm: %s\n\n%s", msg, importHelmUsage)
-		return importUsage
+	fs := newFlagSet("import-helm")
+	fs.StringVar(&opts.Namespace, "namespace", "", "the release's namespace (required: the chart's nodes advertise fully qualified Raft addresses that name it)")
+	fs.StringVar(&opts.Namespace, "n", "", "short for --namespace")
+	fs.StringVar(&opts.Release, "release", "", "the release name (default rqlite)")
+	fs.StringVar(&opts.ClusterDomain, "cluster-domain", "", "the cluster's DNS domain when it is not cluster.local")
+	format := fs.String("report", "text", "report format: text or json")
+	files, code, ok := parseArgs(fs, importHelmUsage, args, argCount{min: 1, max: -1, missing: "no values file"}, stdout, stderr)
+	if !ok {
+		return code
 	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		flagValue := func() (string, bool) {
-			if hasVal {
-				return val, true
-			}
-			if i+1 < len(args) {
-				i++
-				return args[i], true
-			}
-			return "", false
-		}
-		switch {
-		case a == "-h" || a == "--help":
-			fmt.Fprint(stdout, importHelmUsage)
-			return importOK
-		case name == "--namespace" || name == "-n":
-			v, ok := flagValue()
-			if !ok {
-				return usageErr(name + " needs a value")
-			}
-			opts.Namespace = v
-		case name == "--release":
-			v, ok := flagValue()
-			if !ok {
-				return usageErr(name + " needs a value")
-			}
-			opts.Release = v
-		case name == "--cluster-domain":
-			v, ok := flagValue()
-			if !ok {
-				return usageErr(name + " needs a value")
-			}
-			opts.ClusterDomain = v
-		case name == "--report":
-			v, ok := flagValue()
-			if !ok || (v != "text" && v != "json") {
-				return usageErr("--report takes text or json")
-			}
-			format = v
-		case a == "-" || !strings.HasPrefix(a, "-"):
-			files = append(files, a)
-		default:
-			return usageErr(fmt.Sprintf("unknown flag %q", a))
-		}
-	}
-	if len(files) == 0 {
-		return usageErr("no values file")
+	if *format != "text" && *format != "json" {
+		return usageError(stderr, fs, importHelmUsage, "--report takes text or json")
 	}
 	if opts.Namespace == "" {
-		return usageErr("--namespace is required: " + helmimport.ErrNoNamespace.Error())
+		return usageError(stderr, fs, importHelmUsage, "--namespace is required: "+helmimport.ErrNoNamespace.Error())
 	}
 	var values [][]byte
 	for _, f := range files {
@@ -136,11 +87,16 @@ func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		}
 		return importFailed
 	}
-	if _, err := stdout.Write(res.YAML); err != nil {
-		fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
-		return importFailed
+	// A spec that does not validate is not written at all: redirected into a file that a
+	// pipeline applies, half a result does more harm than none. The report says why.
+	failed := res.Problems.HasErrors()
+	if !failed {
+		if _, err := stdout.Write(res.YAML); err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn import-helm: %v\n", err)
+			return importFailed
+		}
 	}
-	if format == "json" {
+	if *format == "json" {
 		err = res.Report.WriteJSON(stderr)
 	} else {
 		err = res.Report.WriteText(stderr)
@@ -149,7 +105,8 @@ func runImportHelm(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return importFailed
 	}
 	switch {
-	case res.Problems.HasErrors():
+	case failed:
+		fmt.Fprintln(stderr, "rqlite-fn import-helm: no spec written: the imported spec has the errors listed above")
 		return importFailed
 	case len(res.Report.Unsupported()) > 0 || len(res.Report.Actions()) > 0:
 		return importToReview

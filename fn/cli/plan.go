@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,54 +33,41 @@ const planUsageText = `usage: rqlite-fn plan [--output text|json] OLD NEW
 
 Renders both RqliteSpecs and reports the objects created, changed and deleted, and what that does to a
 running cluster: restarts, voter shrink batches, quorum, immutable fields. An empty file (or a PATH
-missing at a revision) means "no cluster".
+missing at one of the two revisions) means "no cluster"; a PATH missing at both is an error.
+Flags may come before or after the arguments.
 
 exit 0: no breaking change; 1: a spec is invalid or cannot be read; 2: usage; 3: a breaking change
 `
 
-// runPlan parses flags anywhere among the arguments: CI scripts tend to append --output json last.
 func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	output, git := "text", false
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-h" || a == "--help":
-			fmt.Fprint(stdout, planUsageText)
-			return planSafe
-		case a == "--git":
-			git = true
-		case a == "-o" || a == "--output":
-			if i+1 == len(args) {
-				fmt.Fprintf(stderr, "rqlite-fn plan: %s needs a value\n%s", a, planUsageText)
-				return planUsage
-			}
-			i++
-			output = args[i]
-		case strings.HasPrefix(a, "--output=") || strings.HasPrefix(a, "-o="):
-			output = a[strings.IndexByte(a, '=')+1:]
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			fmt.Fprintf(stderr, "rqlite-fn plan: unknown flag %s\n%s", a, planUsageText)
-			return planUsage
-		default:
-			pos = append(pos, a)
-		}
+	fs := newFlagSet("plan")
+	output := fs.String("output", "text", "text or json")
+	fs.StringVar(output, "o", "text", "short for --output")
+	git := fs.Bool("git", false, "read PATH as of two git revisions")
+	pos, code, ok := parseArgs(fs, planUsageText, args, anyFiles, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if output != "text" && output != "json" {
-		fmt.Fprintf(stderr, "rqlite-fn plan: --output must be text or json, not %q\n", output)
-		return planUsage
+	if *output != "text" && *output != "json" {
+		return usageError(stderr, fs, planUsageText, fmt.Sprintf("--output must be text or json, not %q", *output))
 	}
 	type source struct{ label, rev, path string }
 	var oldSrc, newSrc source
 	switch {
-	case git && len(pos) == 3:
+	case *git && len(pos) == 3:
 		oldSrc = source{pos[0] + ":" + pos[2], pos[0], pos[2]}
 		newSrc = source{pos[1] + ":" + pos[2], pos[1], pos[2]}
-	case !git && len(pos) == 2:
+	case !*git && len(pos) == 2:
 		oldSrc, newSrc = source{label: pos[0], path: pos[0]}, source{label: pos[1], path: pos[1]}
+	case *git:
+		return usageError(stderr, fs, planUsageText, fmt.Sprintf("--git takes REV1 REV2 PATH, got %d argument(s)", len(pos)))
 	default:
-		fmt.Fprint(stderr, planUsageText)
-		return planUsage
+		return usageError(stderr, fs, planUsageText, fmt.Sprintf("plan takes OLD NEW, got %d argument(s)", len(pos)))
+	}
+	if *git {
+		if code, ok := checkGitSources(oldSrc.rev, newSrc.rev, oldSrc.path, stderr); !ok {
+			return code
+		}
 	}
 
 	var results [2]*generate.Result
@@ -89,12 +75,8 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	for i, src := range []source{oldSrc, newSrc} {
 		var doc []byte
 		var err error
-		if git {
+		if *git {
 			doc, err = gitShow(src.rev, src.path)
-			if errors.Is(err, errBadRevision) {
-				fmt.Fprintf(stderr, "rqlite-fn plan: %v\n", err)
-				return planUsage
-			}
 		} else {
 			doc, err = os.ReadFile(src.path)
 		}
@@ -135,7 +117,7 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rqlite-fn plan: %v\n", err)
 		return planInvalid
 	}
-	if output == "json" {
+	if *output == "json" {
 		b, err := rep.JSON()
 		if err == nil {
 			_, err = stdout.Write(b)
@@ -157,32 +139,75 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return planSafe
 }
 
-var errBadRevision = errors.New("not a git revision")
+// checkGitSources refuses what cannot be planned, naming what was asked: a revision that is not
+// one (usage, exit 2), or a path at neither revision (exit 1: a typo would otherwise plan "no
+// cluster → no cluster" and pass).
+func checkGitSources(rev1, rev2, path string, stderr io.Writer) (int, bool) {
+	top, err := git("rev-parse", "--show-toplevel")
+	if err != nil {
+		fmt.Fprintf(stderr, "rqlite-fn plan: --git needs a git repository: %s\n", bytes.TrimSpace(top))
+		return planUsage, false
+	}
+	for _, rev := range []string{rev1, rev2} {
+		if _, err := git("rev-parse", "--verify", "--quiet", rev+"^{commit}"); err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn plan: %q is not a git revision of the repository at %s (write a commit, branch or tag, e.g. HEAD~1 or origin/main)\n",
+				rev, strings.TrimSpace(string(top)))
+			return planUsage, false
+		}
+	}
+	found := false
+	for _, rev := range []string{rev1, rev2} {
+		obj, err := gitObject(rev, path)
+		if err != nil {
+			fmt.Fprintf(stderr, "rqlite-fn plan: %v\n", err)
+			return planInvalid, false
+		}
+		if _, err := git("cat-file", "-e", obj); err == nil {
+			found = true
+		}
+	}
+	if !found {
+		fmt.Fprintf(stderr, "rqlite-fn plan: %s exists at neither %s nor %s (a path is relative to the current directory; check its spelling)\n", path, rev1, rev2)
+		return planInvalid, false
+	}
+	return 0, true
+}
 
-// gitShow reads path as of rev. A path missing at a revision that exists reads as empty, so a pull
-// request that adds (or removes) a spec plans a created (or deleted) cluster instead of failing.
+// gitObject is git's name of path as of rev: relative to the working directory, or to the
+// repository's top level for an absolute path.
+func gitObject(rev, path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return rev + ":./" + filepath.ToSlash(path), nil
+	}
+	top, err := git("rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", fmt.Errorf("git rev-parse --show-toplevel: %s", bytes.TrimSpace(top))
+	}
+	rel, err := relativeTo(strings.TrimSpace(string(top)), path)
+	if err != nil {
+		return "", err
+	}
+	return rev + ":" + rel, nil
+}
+
+// gitShow reads path as of rev. A path missing at one revision reads as empty, so a pull request
+// that adds (or removes) a spec plans a created (or deleted) cluster; checkGitSources has made
+// sure it exists at one of them.
 func gitShow(rev, path string) ([]byte, error) {
-	if out, err := git("rev-parse", "--verify", "--quiet", rev+"^{commit}"); err != nil {
-		return nil, fmt.Errorf("%q: %w (%s)", rev, errBadRevision, strings.TrimSpace(string(out)))
+	obj, err := gitObject(rev, path)
+	if err != nil {
+		return nil, err
 	}
-	spec := rev + ":./" + filepath.ToSlash(path)
-	if filepath.IsAbs(path) {
-		top, err := git("rev-parse", "--show-toplevel")
-		if err != nil {
-			return nil, fmt.Errorf("git rev-parse --show-toplevel: %s", bytes.TrimSpace(top))
-		}
-		rel, err := relativeTo(strings.TrimSpace(string(top)), path)
-		if err != nil {
-			return nil, err
-		}
-		spec = rev + ":" + rel
-	}
-	if _, err := git("cat-file", "-e", spec); err != nil {
+	kind, err := git("cat-file", "-t", obj)
+	if err != nil {
 		return nil, nil
 	}
-	out, err := git("show", spec)
+	if k := strings.TrimSpace(string(kind)); k != "blob" {
+		return nil, fmt.Errorf("%s at %s is a %s, not a file", path, rev, k)
+	}
+	out, err := git("show", obj)
 	if err != nil {
-		return nil, fmt.Errorf("git show %s: %s", spec, bytes.TrimSpace(out))
+		return nil, fmt.Errorf("git show %s: %s", obj, bytes.TrimSpace(out))
 	}
 	return out, nil
 }

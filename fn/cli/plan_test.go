@@ -60,7 +60,7 @@ func TestPlanExitCodes(t *testing.T) {
 		{"empty new deletes the cluster", []string{"plan", three, empty}, 3, "[breaking] cluster-deleted", ""},
 		{"one file", []string{"plan", three}, 2, "", "usage: rqlite-fn plan"},
 		{"bad output", []string{"plan", "-o", "yaml", three, five}, 2, "", "--output must be text or json"},
-		{"unknown flag", []string{"plan", "--diff", three, five}, 2, "", "unknown flag --diff"},
+		{"unknown flag", []string{"plan", "--diff", three, five}, 2, "", `unknown flag "--diff"`},
 		{"git needs three arguments", []string{"plan", "--git", "HEAD", three}, 2, "", "usage: rqlite-fn plan"},
 		{"help", []string{"plan", "--help"}, 0, "exit 0: no breaking change", ""},
 	} {
@@ -173,7 +173,7 @@ func TestPlanGit(t *testing.T) {
 
 	code, _, errb := run(t, "", "plan", "--git", "no-such-branch", "HEAD", "rqlite.yaml")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errb, `"no-such-branch": not a git revision`)
+	assert.Contains(t, errb, `"no-such-branch" is not a git revision`)
 
 	// An invalid spec at one revision fails the plan with its problems, labelled by revision.
 	planWriteFile(t, filepath.Join(top, "deploy"), "rqlite.yaml", strings.Replace(planSpec, "replicas: 3", "replicas: 200", 1))

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/rqlite/rqlite-krm/schema"
 )
@@ -15,33 +14,26 @@ func init() {
 	}
 }
 
+const schemaUsage = `usage: rqlite-fn schema [--format json|openapi]
+
+Prints the RqliteSpec schema: JSON Schema for editors (json), or a structural schema usable as a
+CRD's openAPIV3Schema (openapi).
+`
+
 func runSchema(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	format := "json"
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-h" || a == "--help":
-			fmt.Fprintln(stdout, "usage: rqlite-fn schema [--format json|openapi]")
-			return 0
-		case a == "--format" && i+1 < len(args):
-			i++
-			format = args[i]
-		case strings.HasPrefix(a, "--format="):
-			format = strings.TrimPrefix(a, "--format=")
-		default:
-			fmt.Fprintln(stderr, "usage: rqlite-fn schema [--format json|openapi]")
-			return 2
-		}
+	fs := newFlagSet("schema")
+	format := fs.String("format", "json", "json or openapi")
+	if _, code, ok := parseArgs(fs, schemaUsage, args, noArgs, stdout, stderr); !ok {
+		return code
 	}
 	var b []byte
-	switch format {
+	switch *format {
 	case "json":
 		b = schema.JSON
 	case "openapi":
 		b = schema.OpenAPI
 	default:
-		fmt.Fprintf(stderr, "rqlite-fn schema: --format must be json or openapi, not %q\n", format)
-		return 2
+		return usageError(stderr, fs, schemaUsage, fmt.Sprintf("--format must be json or openapi, not %q", *format))
 	}
 	if _, err := stdout.Write(b); err != nil {
 		fmt.Fprintf(stderr, "rqlite-fn schema: %v\n", err)

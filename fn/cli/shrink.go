@@ -68,11 +68,15 @@ type shrinkOptions struct {
 	PodTimeout  time.Duration
 }
 
-// errHelp asks for the usage text on stdout and exit 0.
-var errHelp = errors.New("help requested")
+// errHelp asks for the usage text on stdout and exit 0; errUsage reports a usage error already
+// described on stderr.
+var (
+	errHelp  = errors.New("help requested")
+	errUsage = errors.New("usage error")
+)
 
 func shrinkFlags(o *shrinkOptions, urls *string, passwordFile *string) *flag.FlagSet {
-	fs := flag.NewFlagSet("shrink", flag.ContinueOnError)
+	fs := newFlagSet("shrink")
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace of the StatefulSet (required)")
 	fs.StringVar(&o.StatefulSet, "statefulset", "", "the voters' StatefulSet; Raft node IDs are its pod names (required)")
 	fs.IntVar(&o.Target, "target", 0, "number of voters to keep, at least 1 (required)")
@@ -98,30 +102,16 @@ func parseShrinkArgs(args []string, getenv func(string) string, stdout, stderr i
 	var o shrinkOptions
 	var urls, passwordFile string
 	fs := shrinkFlags(&o, &urls, &passwordFile)
-	fs.SetOutput(stderr)
-	usage := func(w io.Writer) {
-		fs.SetOutput(w)
-		fmt.Fprint(w, shrinkUsageHead)
-		fs.PrintDefaults()
-	}
-	// Printed here rather than by the flag package, so that --help goes to
-	// stdout and exits 0 while errors go to stderr.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout)
+	if _, code, ok := parseArgs(fs, shrinkUsageHead, args, noArgs, stdout, stderr); !ok {
+		if code == 0 {
 			return o, errHelp
 		}
-		usage(stderr) // after the flag package's own error line
-		return o, err
+		return o, errUsage
 	}
 	fail := func(format string, a ...any) (shrinkOptions, error) {
 		err := fmt.Errorf(format, a...)
 		fmt.Fprintf(stderr, "rqlite-fn shrink: %v (see --help)\n", err)
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	var missing []string
 	for _, m := range []struct{ name, value string }{

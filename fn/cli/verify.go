@@ -20,14 +20,21 @@ func init() {
 // runVerify exits 0 when every reference holds, 1 when one is broken or no cluster was found,
 // and 2 when the input cannot be read. Findings go to stdout, one line each, so they can be
 // diffed and grepped; in KRM mode they go to stderr, which is what kustomize shows.
+const verifyUsage = `usage: rqlite-fn verify [--] [FILE...]
+
+Checks every rqlite-krm cluster in a rendered stream (the files, or stdin with no FILE or -): every
+reference between its objects (selectors, serviceName, ConfigMap and ServiceAccount references,
+the names in rqlited's arguments, peers.json) and every promise the README makes about them
+(docs/verify.md). Findings go to stdout, one line each. A ResourceList on stdin makes it a KRM
+validator: the input comes back unchanged when every check holds.
+
+exit 0: every check holds; 1: a finding, or no rqlite-krm object at all; 2: usage or unreadable input
+`
+
 func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			fmt.Fprintln(stdout, "usage: rqlite-fn verify [FILE...]   (no FILE or - reads stdin)")
-			fmt.Fprintln(stdout, "Checks selectors, serviceName, ConfigMap and ServiceAccount references, the headless names in")
-			fmt.Fprintln(stdout, "rqlited's -raft-adv-addr/-http-adv-addr/-disco-config and peers.json of every rqlite-krm cluster.")
-			return 0
-		}
+	args, code, ok := parseArgs(newFlagSet("verify"), verifyUsage, args, anyFiles, stdout, stderr)
+	if !ok {
+		return code
 	}
 	if len(args) == 0 {
 		args = []string{"-"}

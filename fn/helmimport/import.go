@@ -70,6 +70,13 @@ func Import(opts Options, valuesFiles ...[]byte) (*Result, error) {
 	if errs := validation.IsDNS1123Subdomain(opts.Release); len(errs) > 0 || len(opts.Release) > 53 {
 		return nil, fmt.Errorf("release %q is not a Helm release name (lower-case letters, digits, '-' and '.', at most 53)", opts.Release)
 	}
+	// The domain ends every advertised address; it is the operator's option, not a chart value,
+	// so a bad one is refused like a bad namespace rather than reported as a value.
+	if d := opts.ClusterDomain; d != "" {
+		if errs := validation.IsDNS1123Subdomain(d); len(errs) > 0 {
+			return nil, fmt.Errorf("cluster domain %q is not a DNS domain (lower-case letters, digits, '-' and '.', e.g. cluster.local): %s", d, strings.Join(errs, "; "))
+		}
+	}
 	user := map[string]any{}
 	for i, f := range valuesFiles {
 		m, err := parseValues(f)
@@ -303,6 +310,10 @@ func (im *importer) readOnly() {
 	if !ok {
 		im.unsupported("readonly.replicaCount", fmt.Sprintf("%v is not a whole number", im.get("readonly.replicaCount")), "write the number of read-only nodes")
 		return
+	}
+	if n < 0 {
+		im.unsupported("readonly.replicaCount", fmt.Sprintf("%d is negative; the chart renders no read-only pool from it, and neither does the spec", n),
+			"write 0 for no read-only pool, or the number of read-only nodes the release runs")
 	}
 	if n <= 0 {
 		im.consume("readonly.replicaCount")

@@ -60,6 +60,14 @@ const (
 	EnvStaticPeers     = "RQLITE_STATIC_PEERS"
 	EnvS3AccessKey     = "RQLITE_S3_ACCESS_KEY_ID"
 	EnvS3SecretKey     = "RQLITE_S3_SECRET_ACCESS_KEY"
+	// EnvPassword carries an rqlite password into the shrink Job and the metrics sidecar, always
+	// from a Secret.
+	EnvPassword = "RQLITE_PASSWORD"
+
+	// SelfRemovalSeconds is how long a read-only node stopping with -raft-cluster-remove-shutdown
+	// keeps trying to remove itself when no leader answers before it gives up (≈ 26 s, rqlited
+	// v8.43.4): its pod's grace period must cover it and the preStop sleep.
+	SelfRemovalSeconds = 26
 
 	// Annotation placed on every generated object: the spec that owns it, so a later run of the
 	// function replaces exactly what it generated before (kpt upsert) and nothing else.
@@ -208,9 +216,9 @@ func (c *Cluster) Labels(component string) map[string]string {
 	for k, v := range c.Selector(component) {
 		l[k] = v
 	}
-	l["app.kubernetes.io/managed-by"] = ManagedBy
+	l[v1alpha1.LabelManagedBy] = ManagedBy
 	if v := c.Version(); v != "" {
-		l["app.kubernetes.io/version"] = v
+		l[v1alpha1.LabelVersion] = v
 	}
 	return l
 }
@@ -219,28 +227,40 @@ func (c *Cluster) Labels(component string) map[string]string {
 // cluster's life (version, counts): StatefulSet selectors are immutable.
 func (c *Cluster) Selector(component string) map[string]string {
 	s := map[string]string{
-		"app.kubernetes.io/name":     AppName,
-		"app.kubernetes.io/instance": c.Instance,
+		v1alpha1.LabelName:     AppName,
+		v1alpha1.LabelInstance: c.Instance,
 	}
 	if component != "" {
-		s["app.kubernetes.io/component"] = component
+		s[v1alpha1.LabelComponent] = component
 	}
 	return s
 }
 
 // PodName is the name of the pod with ordinal i in a pool; it is also the rqlite node id.
-func (p *Pool) PodName(i int) string { return fmt.Sprintf("%s-%d", p.StatefulSet, i) }
+func (p *Pool) PodName(i int) string { return PodName(p.StatefulSet, i) }
+
+// PodName is the name of the pod with ordinal i of a StatefulSet, as the StatefulSet controller
+// names it.
+func PodName(statefulSet string, i int) string { return fmt.Sprintf("%s-%d", statefulSet, i) }
 
 // RaftAddress is the address a node of a pool advertises for Raft. By default it is relative to
 // the namespace (`<pod>.<headless>`), resolved through the pod's DNS search path, so the same
 // address is right in any namespace and cluster domain, and peers.json can be written without
 // knowing either. The helm-chart layout keeps the chart's fully qualified addresses, so adopted
 // nodes advertise exactly what their Raft configuration already records.
+//
+// It is the advertised argument as the kubelet expands it in that pod, so the address written
+// into peers.json and the one the node advertises cannot differ.
 func (c *Cluster) RaftAddress(p *Pool, pod string) string {
-	if c.Layout.FQDNRaft {
-		return fmt.Sprintf("%s.%s.%s.svc.%s:%d", pod, p.Headless, c.Namespace, c.Spec.Spec.ClusterDomain, RaftPort)
-	}
-	return fmt.Sprintf("%s.%s:%d", pod, p.Headless, RaftPort)
+	return ExpandPodArg(c.RaftAdvertiseArg(p), pod, c.Namespace)
+}
+
+// ExpandPodArg is what the kubelet makes of a container argument in the pod named pod of a
+// namespace: the $(VAR) references to the downward-API variables the model writes into args
+// ($(POD_NAME), $(POD_NAMESPACE)) replaced by their values. Checks of a rendered stream use it to
+// learn what a node really advertises, whatever the layout that wrote the argument.
+func ExpandPodArg(arg, pod, namespace string) string {
+	return strings.NewReplacer("$("+EnvPodName+")", pod, "$("+EnvPodNamespace+")", namespace).Replace(arg)
 }
 
 // RaftAdvertiseArg is the value of -raft-adv-addr, with the pod's own name (and namespace, for
@@ -294,17 +314,8 @@ func (c *Cluster) ConfigData() map[string]string {
 			ro = "autoscaled"
 		}
 	}
-	// During a recovery no node may bootstrap a new cluster: pods on lost volumes start empty,
-	// the recovering survivor notifies them while it has no leader, and with bootstrap-expect
-	// reachable they would form a configuration with an empty log that can outvote the survivor.
-	// One more than there are voters is a count no set of notifications reaches; rqlited refuses
-	// 0 with DNS discovery. Pods keep the value they started with, so the switch needs no restart.
-	expect := c.VoterCount()
-	if c.Spec.Spec.Recovery.StaticPeers {
-		expect++
-	}
 	data := map[string]string{
-		KeyBootstrapExpect: strconv.Itoa(int(expect)),
+		KeyBootstrapExpect: strconv.Itoa(int(BootstrapExpect(c.VoterCount(), c.Spec.Spec.Recovery.StaticPeers))),
 		KeyVoters:          strconv.Itoa(int(c.VoterCount())),
 		KeyReadOnly:        ro,
 		KeyStaticPeers:     strconv.FormatBool(c.Spec.Spec.Recovery.StaticPeers),
@@ -397,6 +408,19 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b) + "\n"
+}
+
+// BootstrapExpect is the voters' -bootstrap-expect (the ConfigMap's bootstrap-expect): the voter
+// count. During a recovery no node may bootstrap a new cluster: pods on lost volumes start empty,
+// the recovering survivor notifies them while it has no leader, and with bootstrap-expect
+// reachable they would form a configuration with an empty log that can outvote the survivor.
+// One more than there are voters is a count no set of notifications reaches; rqlited refuses
+// 0 with DNS discovery. Pods keep the value they started with, so the switch needs no restart.
+func BootstrapExpect(voters int32, staticPeers bool) int32 {
+	if staticPeers {
+		return voters + 1
+	}
+	return voters
 }
 
 // MaxUnavailableVoters is how many voters may be down while a majority of the configuration stays

@@ -4,8 +4,8 @@ package render
 
 import (
 	"fmt"
-	"strings"
 
+	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
 	"github.com/rqlite/rqlite-krm/fn/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,25 +55,14 @@ func meta(c *model.Cluster, name, component string) metav1.ObjectMeta {
 		Labels:      c.Labels(component),
 		Annotations: map[string]string{model.AnnotationOwner: c.Name},
 	}
+	// Annotations of tools and orchestrators describe the spec object itself (v1alpha1's rule);
+	// the user's own describe the cluster and go on every object.
 	for k, v := range c.Spec.Metadata.Annotations {
-		if isToolAnnotation(k) {
-			continue
+		if !v1alpha1.SpecOnlyAnnotation(k) {
+			m.Annotations[k] = v
 		}
-		m.Annotations[k] = v
 	}
 	return m
-}
-
-// isToolAnnotation reports annotations that orchestrators put on the spec itself (function
-// declaration, local-config marker, file paths). They describe the spec, not the cluster, and
-// copying them would, for example, mark every generated object as local-config.
-func isToolAnnotation(k string) bool {
-	for _, prefix := range []string{"config.kubernetes.io/", "internal.config.kubernetes.io/", "config.k8s.io/", "kustomize.config.k8s.io/", "kpt.dev/", "kubectl.kubernetes.io/"} {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func ptr[T any](v T) *T { return &v }

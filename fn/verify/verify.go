@@ -34,13 +34,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// The labels the render sets, by which verify finds a cluster and its pools.
 const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "app.kubernetes.io/component"
-	// componentShrink is the component label of the shrink Job's pods (fn/model.ComponentShrink;
-	// verify reads rendered streams and does not depend on the renderer).
-	componentShrink = "shrink"
+	labelManagedBy = v1alpha1.LabelManagedBy
+	labelInstance  = v1alpha1.LabelInstance
+	labelComponent = v1alpha1.LabelComponent
+	labelName      = v1alpha1.LabelName
 )
 
 // Ref names one end of a reference.
@@ -134,7 +133,7 @@ func Check(docs []map[string]any) Report {
 		k := o.ns + "/" + o.labels[labelInstance]
 		c := clusters[k]
 		if c == nil {
-			c = &cluster{ns: o.ns, idx: idx}
+			c = &cluster{ns: o.ns, instance: o.labels[labelInstance], idx: idx, raftAdv: map[*statefulSet]string{}}
 			clusters[k] = c
 			keys = append(keys, k)
 		}
@@ -295,10 +294,15 @@ func previousKeys(o *object) []string {
 }
 
 type cluster struct {
-	ns      string
-	idx     *index
-	objects []*object
-	out     []Problem
+	ns       string
+	instance string
+	idx      *index
+	objects  []*object
+	out      []Problem
+	// raftAdv is the -raft-adv-addr of each StatefulSet whose argument checkRqlitedArgs found
+	// sound: peers.json is compared with what the pods advertise only then, so one broken
+	// argument is one finding, not one more per peer.
+	raftAdv map[*statefulSet]string
 }
 
 func (c *cluster) add(from *object, field string, to Ref, format string, args ...any) {
@@ -363,6 +367,7 @@ func (c *cluster) check() []Problem {
 			var np networkingv1.NetworkPolicy
 			if o.as(&np) {
 				c.checkNetworkPolicy(o, &np)
+				c.checkPolicyRules(o, &np) // after the selectors: it skips what they reported
 			}
 		case "HorizontalPodAutoscaler":
 			var hpa autoscalingv2.HorizontalPodAutoscaler
@@ -372,14 +377,21 @@ func (c *cluster) check() []Problem {
 		case "Job":
 			var job batchv1.Job
 			if o.as(&job) {
-				c.checkPodSpec(o, "spec.template.spec", &job.Spec.Template.Spec)
-				c.checkShrinkArgs(o, &job.Spec.Template.Spec)
+				c.checkJob(o, &job)
 			}
 		case "Role":
 			var role rbacv1.Role
 			if o.as(&role) {
 				c.checkRole(o, &role)
+				c.checkLeastPrivilege(o, &role)
 			}
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if o.as(&cm) {
+				c.checkStoredCredentials(o, &cm)
+			}
+		case "Certificate":
+			c.checkCertificate(o)
 		case "RoleBinding":
 			var rb rbacv1.RoleBinding
 			if o.as(&rb) {
@@ -387,7 +399,9 @@ func (c *cluster) check() []Problem {
 			}
 		}
 		c.checkDependsOn(o)
+		c.checkNameLabel(o)
 	}
+	c.checkInvariants()
 	return c.out
 }
 
@@ -416,6 +430,7 @@ func (c *cluster) checkStatefulSet(s *statefulSet) {
 	c.checkRqlitedArgs(s)
 	c.checkCounts(s)
 	c.checkPeers(s)
+	c.checkPool(s)
 }
 
 // checkPodSpec checks the names a pod uses: its ServiceAccount and the ConfigMap keys it reads.
@@ -496,18 +511,6 @@ const (
 	flagNonVoter = "-raft-non-voter"
 )
 
-func flagValue(args []string, flag string) (string, bool) {
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, flag+"="); ok {
-			return v, true
-		}
-		if strings.TrimLeft(a, "-") == strings.TrimLeft(flag, "-") {
-			return "true", true
-		}
-	}
-	return "", false
-}
-
 // rqliteContainer is the container running rqlited: the one whose args carry its address flags.
 func rqliteContainer(pod *corev1.PodSpec) *corev1.Container {
 	for i := range pod.Containers {
@@ -522,7 +525,16 @@ func rqliteContainer(pod *corev1.PodSpec) *corev1.Container {
 	return nil
 }
 
+// isVoter tells the pools apart by the component label their pods carry (what every Service,
+// PDB and policy selects them by), and by rqlited's -raft-non-voter flag when the label is gone;
+// checkPoolRole reports a flag that disagrees with the label.
 func isVoter(s *statefulSet) bool {
+	switch s.sts.Spec.Template.Labels[labelComponent] {
+	case model.ComponentVoter:
+		return true
+	case model.ComponentReadOnly:
+		return false
+	}
 	ct := rqliteContainer(&s.sts.Spec.Template.Spec)
 	if ct == nil {
 		return false
@@ -546,6 +558,14 @@ func (c *cluster) checkRqlitedArgs(s *statefulSet) {
 	nsVar := "$(" + model.EnvPodNamespace + ")"
 	for _, flag := range []string{flagRaftAdv, flagHTTPAdv} {
 		v, ok := flagValue(ct.Args, flag)
+		if flag == flagRaftAdv && ok {
+			found := len(c.out)
+			defer func() {
+				if len(c.out) == found {
+					c.raftAdv[s] = v
+				}
+			}()
+		}
 		if !ok {
 			c.add(o, field, Ref{Kind: "Service", Namespace: o.ns, Name: own}, "rqlited has no %s flag", flag)
 			continue
@@ -630,7 +650,7 @@ func (c *cluster) checkCounts(s *statefulSet) {
 	if s.sts.Spec.Replicas == nil || !isVoter(s) {
 		return
 	}
-	n := strconv.Itoa(int(*s.sts.Spec.Replicas))
+	n := *s.sts.Spec.Replicas
 	for _, ct := range s.sts.Spec.Template.Spec.Containers {
 		for _, e := range ct.Env {
 			if e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil || e.ValueFrom.ConfigMapKeyRef.Key != model.KeyBootstrapExpect {
@@ -641,14 +661,44 @@ func (c *cluster) checkCounts(s *statefulSet) {
 			if cm == nil {
 				continue // reported by checkPodSpec
 			}
-			if v, ok := cm.Data[ref.Key]; ok && v != n {
+			// During a recovery the count is deliberately out of reach (model.BootstrapExpect).
+			recovering := cm.Data[model.KeyStaticPeers] == "true"
+			want := strconv.Itoa(int(model.BootstrapExpect(n, recovering)))
+			if v, ok := cm.Data[ref.Key]; ok && v != want {
+				why := fmt.Sprintf("the StatefulSet runs %d voters", n)
+				if recovering {
+					why += fmt.Sprintf(" and %s is true, so it must be %s", model.KeyStaticPeers, want)
+				}
 				c.out = append(c.out, Problem{
 					From:    Ref{Kind: "ConfigMap", Namespace: s.obj.ns, Name: c.idx.current("ConfigMap", s.obj.ns, ref.Name)},
 					Field:   "data." + ref.Key,
 					To:      s.obj.ref(),
-					Message: fmt.Sprintf("is %s but the StatefulSet runs %s voters", v, n),
+					Message: fmt.Sprintf("is %s but %s", v, why),
 				})
 			}
+			c.checkCountKeys(s, ref.Name, cm)
+		}
+	}
+}
+
+// checkCountKeys checks the ConfigMap's record of the pool sizes (what a reader and `rqlite-fn
+// plan` see) against the StatefulSets.
+func (c *cluster) checkCountKeys(voters *statefulSet, name string, cm *corev1.ConfigMap) {
+	from := Ref{Kind: "ConfigMap", Namespace: voters.obj.ns, Name: c.idx.current("ConfigMap", voters.obj.ns, name)}
+	want := map[string]string{model.KeyVoters: strconv.Itoa(int(*voters.sts.Spec.Replicas)), model.KeyReadOnly: "0"}
+	to := map[string]Ref{model.KeyVoters: voters.obj.ref(), model.KeyReadOnly: voters.obj.ref()}
+	for _, s := range c.statefulSets() {
+		if isVoter(s) {
+			continue
+		}
+		want[model.KeyReadOnly], to[model.KeyReadOnly] = "autoscaled", s.obj.ref()
+		if s.sts.Spec.Replicas != nil {
+			want[model.KeyReadOnly] = strconv.Itoa(int(*s.sts.Spec.Replicas))
+		}
+	}
+	for _, k := range []string{model.KeyVoters, model.KeyReadOnly} {
+		if v, ok := cm.Data[k]; ok && v != want[k] {
+			c.out = append(c.out, Problem{From: from, Field: "data." + k, To: to[k], Message: fmt.Sprintf("is %s but the StatefulSet says %s", v, want[k])})
 		}
 	}
 }
@@ -682,21 +732,27 @@ func (c *cluster) checkPeers(s *statefulSet) {
 		}
 		n := int(*s.sts.Spec.Replicas)
 		headless := c.headless(s)
+		// What each pod advertises is its -raft-adv-addr as the kubelet expands it there; the
+		// rendered argument is the one definition of the address, whatever the naming layout.
+		advertised, hasAdv := c.raftAdv[s]
 		want := map[string]bool{}
 		for i := 0; i < n; i++ {
-			want[fmt.Sprintf("%s-%d", s.sts.Name, i)] = true
+			want[model.PodName(s.sts.Name, i)] = true
 		}
 		seen := map[string]bool{}
 		for i, p := range peers {
 			f := fmt.Sprintf("%s[%d]", field, i)
 			if !want[p.ID] {
-				c.add(from, f+".id", to, "%q is not a pod of the StatefulSet (pods %s-0 … %s-%d)", p.ID, s.sts.Name, s.sts.Name, n-1)
+				c.add(from, f+".id", to, "%q is not a pod of the StatefulSet (pods %s … %s)", p.ID, model.PodName(s.sts.Name, 0), model.PodName(s.sts.Name, n-1))
 			}
 			seen[p.ID] = true
-			wantAddr := fmt.Sprintf("%s.%s:%d", p.ID, headless, model.RaftPort)
-			if want[p.ID] && p.Address != wantAddr {
-				c.add(from, f+".address", to, "%q is not the pod's Raft address %q", p.Address, wantAddr)
-			} else if !want[p.ID] && !strings.Contains(p.Address, "."+headless+":") {
+			switch {
+			case want[p.ID] && hasAdv:
+				// a missing or broken -raft-adv-addr is reported by checkRqlitedArgs
+				if wantAddr := model.ExpandPodArg(advertised, p.ID, s.obj.ns); p.Address != wantAddr {
+					c.add(from, f+".address", to, "%q is not the Raft address the pod advertises, %q", p.Address, wantAddr)
+				}
+			case !want[p.ID] && !underService(p.Address, headless):
 				c.add(from, f+".address", Ref{Kind: "Service", Namespace: s.obj.ns, Name: headless}, "%q is not under the StatefulSet's headless Service %q", p.Address, headless)
 			}
 			if p.NonVoter {
@@ -704,11 +760,19 @@ func (c *cluster) checkPeers(s *statefulSet) {
 			}
 		}
 		for i := 0; i < n; i++ {
-			if pod := fmt.Sprintf("%s-%d", s.sts.Name, i); !seen[pod] {
+			if pod := model.PodName(s.sts.Name, i); !seen[pod] {
 				c.add(from, field, Ref{Kind: "Pod", Namespace: s.obj.ns, Name: pod}, "voter pod is missing from peers.json")
 			}
 		}
 	}
+}
+
+// underService reports whether a host:port names a pod of a headless Service: <pod>.<service>,
+// relative or fully qualified.
+func underService(addr, service string) bool {
+	host, _, _ := strings.Cut(addr, ":")
+	labels := strings.Split(host, ".")
+	return len(labels) >= 2 && labels[1] == service
 }
 
 func mountsKey(v *corev1.ConfigMapVolumeSource, key string) bool {
@@ -783,7 +847,7 @@ func (c *cluster) checkNetworkPolicy(o *object, np *networkingv1.NetworkPolicy) 
 		return
 	}
 	// The shrink Job's policy covers the Job's pods; the cluster's policy covers both pools.
-	if np.Spec.PodSelector.MatchLabels[labelComponent] == componentShrink {
+	if np.Spec.PodSelector.MatchLabels[labelComponent] == model.ComponentShrink {
 		for _, job := range c.objects {
 			var j batchv1.Job
 			if job.kind == "Job" && job.as(&j) && !sel.Matches(labels.Set(j.Spec.Template.Labels)) {
@@ -961,7 +1025,8 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 			continue
 		}
 		field := fmt.Sprintf("spec.template.spec.containers[%s].args", ct.Name)
-		stsName, _ := flagValue(ct.Args, "--statefulset")
+		cl := parseCommandLine(ct.Args[1:], nil)
+		stsName, _ := cl.flag("--statefulset")
 		var voters *statefulSet
 		for _, s := range c.statefulSets() {
 			if s.sts.Name == stsName {
@@ -975,7 +1040,7 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 		case !isVoter(voters):
 			c.add(o, field+" --statefulset", stsRef, "is not the voters' StatefulSet")
 		}
-		if h, ok := flagValue(ct.Args, "--headless"); ok {
+		if h, ok := cl.flag("--headless"); ok {
 			to := Ref{Kind: "Service", Namespace: o.ns, Name: h}
 			switch {
 			case voters != nil && h != c.headless(voters):
@@ -984,7 +1049,7 @@ func (c *cluster) checkShrinkArgs(o *object, pod *corev1.PodSpec) {
 				c.add(o, field+" --headless", to, "no such Service")
 			}
 		}
-		if u, ok := flagValue(ct.Args, "--rqlite-url"); ok {
+		if u, ok := cl.flag("--rqlite-url"); ok {
 			host := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 			host, _, _ = strings.Cut(host, ":")
 			host, _, _ = strings.Cut(host, "/")

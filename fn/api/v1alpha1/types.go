@@ -40,9 +40,9 @@ type ObjectMeta struct {
 	Name string `json:"name"`
 	// Namespace of every rendered object; needed by the shrink Job's RoleBinding and FQDN certificates.
 	Namespace string `json:"namespace,omitempty"`
-	// Labels are copied to every rendered object and pod.
+	// Labels are copied to every rendered object and pod; the function's own app.kubernetes.io/{name,instance,component,version,managed-by} are reserved.
 	Labels map[string]string `json:"labels,omitempty"`
-	// Annotations are copied to every rendered object, except orchestrator annotations (config.kubernetes.io/*, …).
+	// Annotations are copied to every rendered object, except those under the domains of Kubernetes, its tools and orchestrators (*.kubernetes.io, *.k8s.io, kpt.dev, *.argoproj.io, *.helm.sh, *.fluxcd.io, *.k14s.io, *.rqlite.io), which describe the spec itself.
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -303,7 +303,7 @@ type Pool struct {
 	ExtraVolumes []corev1.Volume `json:"extraVolumes,omitempty"`
 	// ExtraVolumeMounts mounts ExtraVolumes into the rqlited container, outside /rqlite, /config and /tmp.
 	ExtraVolumeMounts []corev1.VolumeMount `json:"extraVolumeMounts,omitempty"`
-	// PodLabels are added to the pods (app.kubernetes.io/* are reserved: they select the pods).
+	// PodLabels are added to the pods (app.kubernetes.io/{name,instance,component,version,managed-by} are reserved: they select the pods).
 	PodLabels map[string]string `json:"podLabels,omitempty"`
 	// PodAnnotations are added to the pods.
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`

@@ -195,10 +195,8 @@ func validateMeta(ps *Problems, m *ObjectMeta) {
 			ps.add("metadata.namespace", fmt.Sprintf("%q is not a valid namespace: %s", m.Namespace, strings.Join(errs, "; ")), "write lower-case letters, digits and '-'")
 		}
 	}
-	for _, k := range sortedKeys(m.Labels) {
-		validateLabel(ps, "metadata.labels", k, m.Labels[k])
-	}
-	validateAnnotations(ps, "metadata.annotations", m.Annotations)
+	validateUserLabels(ps, "metadata.labels", m.Labels)
+	validateSpecAnnotations(ps, m.Annotations)
 }
 
 func validateReadOnly(ps *Problems, ro *ReadOnlyPool) {
@@ -352,12 +350,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 			validateRestricted(ps, cp+".securityContext", ctr.SecurityContext)
 		}
 	}
-	for _, k := range sortedKeys(p.PodLabels) {
-		validateLabel(ps, path+".podLabels", k, p.PodLabels[k])
-		if strings.HasPrefix(k, "app.kubernetes.io/") {
-			ps.add(path+".podLabels."+k, "app.kubernetes.io/ labels select the pods and are set by rqlite-krm", "use another label key")
-		}
-	}
+	validateUserLabels(ps, path+".podLabels", p.PodLabels)
 	validateAnnotations(ps, path+".podAnnotations", p.PodAnnotations)
 }
 
