@@ -295,7 +295,8 @@ type Pool struct {
 	Scheduling Scheduling `json:"scheduling,omitempty"`
 	// Probes override the rendered probes field by field (a nil field keeps the default).
 	Probes Probes `json:"probes,omitempty"`
-	// ExtraArgs are appended to rqlited's flags. Flags the function manages are refused.
+	// ExtraArgs are appended to rqlited's flags: -name, -name=value, or -name and its value as two
+	// items. Only flags of rqlited v8.43.4 that the function does not manage are accepted.
 	ExtraArgs []string `json:"extraArgs,omitempty"`
 	// ExtraEnv adds environment variables to the rqlited container.
 	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`
