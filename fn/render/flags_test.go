@@ -114,3 +114,15 @@ func TestRenderedFlagsAreRefusedInExtraArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinFlagsNotRendered: rqlited v8.43.4 reads -join-interval and -join-attempts only for
+// -join and etcd/consul discovery (cmd/rqlited/main.go, createCluster); with -disco-mode=dns its
+// bootstrapper uses fixed values. Rendering them suggested a tuning that does nothing.
+func TestJoinFlagsNotRendered(t *testing.T) {
+	for sts, names := range renderedFlags(t, everyFlagSpec) {
+		assert.Contains(t, names, "disco-mode", sts)
+		assert.NotContains(t, names, "join-interval", sts)
+		assert.NotContains(t, names, "join-attempts", sts)
+		assert.NotContains(t, names, "join", sts)
+	}
+}

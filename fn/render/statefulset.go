@@ -165,9 +165,10 @@ func Args(c *model.Cluster, p *model.Pool) []string {
 		fmt.Sprintf("-raft-addr=0.0.0.0:%d", model.RaftPort),
 		"-raft-adv-addr=" + c.RaftAdvertiseArg(p),
 		"-disco-mode=dns",
+		// No -join-interval/-join-attempts: rqlited (v8.43.4) reads them only for -join and
+		// etcd/consul discovery; under DNS discovery its bootstrapper retries on its own
+		// schedule until -bootstrap-expect-timeout.
 		fmt.Sprintf(`-disco-config={"name":%q}`, c.Voters.Headless),
-		"-join-interval=1s",
-		"-join-attempts=120",
 	}
 	if p.ReadOnly {
 		// A read-only node leaves the configuration when its pod stops, so scaling the pool down
