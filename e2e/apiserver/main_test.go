@@ -1,7 +1,8 @@
 // Package apiserver applies every render of rqlite-krm to a real kube-apiserver v1.37.1 with
 // kube-controller-manager running (internal/testenv): the server's validation, defaulting,
 // immutability rules and Pod Security admission judge the manifests, and the StatefulSet, Job,
-// HPA and garbage-collection controllers act on them. There is no scheduler or kubelet, so Pods
+// HPA and garbage-collection controllers act on them. Every render is also dry-run against
+// kube-apiserver v1.30.14, the oldest supported minor (oldest_test.go). There is no scheduler or kubelet, so Pods
 // are created and admitted and then stay Pending; that is enough to prove that they would be
 // allowed to run and what they would run with.
 //
@@ -558,8 +559,9 @@ var standInCRDs = map[string]string{
 }
 
 var (
-	crdMu        sync.Mutex
-	crdInstalled = map[string]bool{}
+	crdMu sync.Mutex
+	// crdInstalled records, per control plane, the group versions installed on it.
+	crdInstalled = map[*testenv.ControlPlane]map[string]bool{}
 )
 
 // ensureCRDs installs the stand-in CustomResourceDefinitions for the groups a render uses and
@@ -569,10 +571,14 @@ func ensureCRDs(e *env, m manifest) {
 	e.t.Helper()
 	crdMu.Lock()
 	defer crdMu.Unlock()
+	if crdInstalled[e.cp] == nil {
+		crdInstalled[e.cp] = map[string]bool{}
+	}
+	installed := crdInstalled[e.cp]
 	for _, o := range m {
 		gv := o.GroupVersionKind().GroupVersion()
 		file, ok := standInCRDs[gv.Group]
-		if !ok || crdInstalled[gv.String()] {
+		if !ok || installed[gv.String()] {
 			continue
 		}
 		stream, err := os.ReadFile(filepath.Join("testdata", file))
@@ -582,7 +588,9 @@ func ensureCRDs(e *env, m manifest) {
 			_, err := e.client.Discovery().ServerResourcesForGroupVersion(gv.String())
 			return err == nil, fmt.Sprint(err)
 		})
-		mapper.Reset()
-		crdInstalled[gv.String()] = true
+		if mapper != nil {
+			mapper.Reset()
+		}
+		installed[gv.String()] = true
 	}
 }
