@@ -280,6 +280,9 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 // of the probe (sync), so a node that rejoins with an old volume never enters the Services while
 // it still holds stale data. Liveness and startup only ask whether the process serves HTTP: a
 // node without a leader is not broken, and restarting it would not bring the leader back.
+// rqlited serves HTTP before it opens its store, so they also keep passing while a large snapshot
+// is restored (TestProbesWhileTheStoreOpens); the startup probe's budget covers what comes before
+// HTTP, an -auto-restore download included.
 const (
 	ReadinessPath = "/readyz?sync&timeout=2s"
 	LivenessPath  = "/readyz?noleader"

@@ -345,7 +345,9 @@ type Probes struct {
 	Readiness *ProbeOverride `json:"readiness,omitempty"`
 	// Liveness tunes the liveness probe (/readyz?noleader).
 	Liveness *ProbeOverride `json:"liveness,omitempty"`
-	// Startup tunes the startup probe (/readyz?noleader); raise failureThreshold for very large databases.
+	// Startup tunes the startup probe (/readyz?noleader), which passes once rqlited serves HTTP
+	// (before it opens and restores its store); raise failureThreshold when an auto-restore
+	// download, which comes before HTTP, may take longer than 5 minutes.
 	Startup *ProbeOverride `json:"startup,omitempty"`
 }
 
