@@ -457,9 +457,28 @@ func (s snapshot) changes(after snapshot) map[string][]string {
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// keyPath is the path of a map key: .key, or ["key"] when the key has dots or slashes, as label
+// and annotation keys do.
+func keyPath(path, k string) string {
+	if !plainKey.MatchString(k) {
+		return fmt.Sprintf("%s[%q]", path, k)
+	}
+	return path + "." + k
+}
+
 // diffPaths collects the paths of the leaves where a and b differ: map keys as .key (or ["key"]
 // when the key has dots or slashes, as label and annotation keys do), list items as [i].
-func diffPaths(path string, a, b any, out *[]string) {
+func diffPaths(path string, a, b any, out *[]string) { comparePaths(path, a, b, false, out) }
+
+// droppedPaths collects the paths of what a server's answer lacks of a rendered object: missing
+// keys, lists of another length, other values. What the server adds (defaults, status, metadata
+// it owns) does not count.
+func droppedPaths(path string, rendered, answer any, out *[]string) {
+	comparePaths(path, rendered, answer, true, out)
+}
+
+// comparePaths walks a and b side by side; with onlyA, keys that only b has are not compared.
+func comparePaths(path string, a, b any, onlyA bool, out *[]string) {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -472,14 +491,12 @@ func diffPaths(path string, a, b any, out *[]string) {
 			keys[k] = true
 		}
 		for k := range bv {
-			keys[k] = true
+			keys[k] = keys[k] || !onlyA
 		}
 		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			p := path + "." + k
-			if !plainKey.MatchString(k) {
-				p = fmt.Sprintf("%s[%q]", path, k)
+			if keys[k] {
+				comparePaths(keyPath(path, k), av[k], bv[k], onlyA, out)
 			}
-			diffPaths(p, av[k], bv[k], out)
 		}
 	case []any:
 		bv, ok := b.([]any)
@@ -488,7 +505,7 @@ func diffPaths(path string, a, b any, out *[]string) {
 			return
 		}
 		for i := range av {
-			diffPaths(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], out)
+			comparePaths(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], onlyA, out)
 		}
 	default:
 		aj, _ := json.Marshal(a)

@@ -2,9 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"fmt"
-	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -61,44 +58,6 @@ func dryRun(t *testing.T, cp *testenv.ControlPlane, ctx context.Context, j rende
 		}
 	}
 	return dropped, warnings, err
-}
-
-// droppedPaths collects the paths of what the server's answer lacks of the rendered object:
-// missing keys, lists of another length, other values. Fields the server adds (defaults, status,
-// metadata it owns) do not count.
-func droppedPaths(path string, rendered, answer any, out *[]string) {
-	switch rv := rendered.(type) {
-	case map[string]any:
-		av, ok := answer.(map[string]any)
-		if !ok {
-			*out = append(*out, path)
-			return
-		}
-		for _, k := range slices.Sorted(maps.Keys(rv)) {
-			p := path + "." + k
-			if !plainKey.MatchString(k) {
-				p = fmt.Sprintf("%s[%q]", path, k)
-			}
-			if _, ok := av[k]; !ok {
-				*out = append(*out, p)
-				continue
-			}
-			droppedPaths(p, rv[k], av[k], out)
-		}
-	case []any:
-		av, ok := answer.([]any)
-		if !ok || len(av) != len(rv) {
-			*out = append(*out, path)
-			return
-		}
-		for i := range rv {
-			droppedPaths(fmt.Sprintf("%s[%d]", path, i), rv[i], av[i], out)
-		}
-	default:
-		var d []string
-		diffPaths(path, rendered, answer, &d)
-		*out = append(*out, d...)
-	}
 }
 
 // TestEveryRenderIsAcceptedByOldestKubernetes: the oldest supported API server takes every
