@@ -31,13 +31,16 @@ KUSTOMIZE_VERSION=v5.8.2
 KPT_VERSION=v1.0.0-beta.54 # source build only; any kpt 1.0.0-beta.54..59 on PATH is accepted
 RQLITE_VERSION=v8.43.4     # also pinned in hack/tools/rqlited/go.mod
 KUBERNETES_VERSION=v1.37.1 # also pinned in hack/tools/kubernetes/go.mod
+# The oldest supported Kubernetes minor (the README's minimum): renders are
+# also dry-run applied to this kube-apiserver. 1.30.14 is 1.30's last patch.
+KUBERNETES_OLDEST_VERSION=v1.30.14 # also pinned in hack/tools/kubernetes-1.30/go.mod
 KUBE_SCORE_VERSION=v1.20.0
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools, the first release that understands Go 1.26
 # x/perf has no release tags; this is master of 2026-05-12 (the proxy
 # refuses the 2026-06-10 commit).
 BENCHSTAT_VERSION=v0.0.0-20260512194132-3cf34090a3db
 
-ALL_TOOLS=(rqlited kustomize kpt kube-apiserver kube-controller-manager etcd kube-score benchstat staticcheck)
+ALL_TOOLS=(rqlited kustomize kpt kube-apiserver kube-controller-manager kube-apiserver-1.30 etcd kube-score benchstat staticcheck)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 TOOLS_SRC="$REPO_ROOT/hack/tools"
@@ -164,6 +167,16 @@ build_kube() { # build_kube <cmd> <outdir>
 		-ldflags "$ldflags" -o "$2/$1" "k8s.io/kubernetes/cmd/$1")
 }
 
+build_kube_apiserver_oldest() { # build_kube_apiserver_oldest <outdir>
+	# Its own tools module: 1.30's staging modules cannot share a go.mod with
+	# 1.37's. Linked as kube-apiserver-1.30 so it never shadows the current one.
+	local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_OLDEST_VERSION"
+	ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
+	ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_OLDEST_VERSION")"
+	(cd "$TOOLS_SRC/kubernetes-1.30" && go_env CGO_ENABLED=0 go build -mod=readonly -trimpath \
+		-ldflags "$ldflags" -o "$1/kube-apiserver-1.30" k8s.io/kubernetes/cmd/kube-apiserver)
+}
+
 build_kpt() {
 	# The checksum database has no entry for kpt's beta tags; go.sum in the
 	# tools module is what pins its content.
@@ -256,6 +269,8 @@ install_one() {
 	kpt) install_kpt ;;
 	kube-apiserver | kube-controller-manager)
 		cached_build "$1" "$KUBERNETES_VERSION" "$1" build_kube "$1" ;;
+	kube-apiserver-1.30) cached_build kube-apiserver "$KUBERNETES_OLDEST_VERSION" kube-apiserver-1.30 \
+		build_kube_apiserver_oldest ;;
 	etcd) install_etcd ;;
 	kube-score) cached_build kube-score "$KUBE_SCORE_VERSION" kube-score \
 		build_go_install "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \

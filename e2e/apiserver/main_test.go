@@ -1,7 +1,8 @@
 // Package apiserver applies every render of rqlite-krm to a real kube-apiserver v1.37.1 with
 // kube-controller-manager running (internal/testenv): the server's validation, defaulting,
 // immutability rules and Pod Security admission judge the manifests, and the StatefulSet, Job,
-// HPA and garbage-collection controllers act on them. There is no scheduler or kubelet, so Pods
+// HPA and garbage-collection controllers act on them. Every render is also dry-run against
+// kube-apiserver v1.30.14, the oldest supported minor (oldest_test.go). There is no scheduler or kubelet, so Pods
 // are created and admitted and then stay Pending; that is enough to prove that they would be
 // allowed to run and what they would run with.
 //
@@ -456,9 +457,28 @@ func (s snapshot) changes(after snapshot) map[string][]string {
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// keyPath is the path of a map key: .key, or ["key"] when the key has dots or slashes, as label
+// and annotation keys do.
+func keyPath(path, k string) string {
+	if !plainKey.MatchString(k) {
+		return fmt.Sprintf("%s[%q]", path, k)
+	}
+	return path + "." + k
+}
+
 // diffPaths collects the paths of the leaves where a and b differ: map keys as .key (or ["key"]
 // when the key has dots or slashes, as label and annotation keys do), list items as [i].
-func diffPaths(path string, a, b any, out *[]string) {
+func diffPaths(path string, a, b any, out *[]string) { comparePaths(path, a, b, false, out) }
+
+// droppedPaths collects the paths of what a server's answer lacks of a rendered object: missing
+// keys, lists of another length, other values. What the server adds (defaults, status, metadata
+// it owns) does not count.
+func droppedPaths(path string, rendered, answer any, out *[]string) {
+	comparePaths(path, rendered, answer, true, out)
+}
+
+// comparePaths walks a and b side by side; with onlyA, keys that only b has are not compared.
+func comparePaths(path string, a, b any, onlyA bool, out *[]string) {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -471,14 +491,12 @@ func diffPaths(path string, a, b any, out *[]string) {
 			keys[k] = true
 		}
 		for k := range bv {
-			keys[k] = true
+			keys[k] = keys[k] || !onlyA
 		}
 		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			p := path + "." + k
-			if !plainKey.MatchString(k) {
-				p = fmt.Sprintf("%s[%q]", path, k)
+			if keys[k] {
+				comparePaths(keyPath(path, k), av[k], bv[k], onlyA, out)
 			}
-			diffPaths(p, av[k], bv[k], out)
 		}
 	case []any:
 		bv, ok := b.([]any)
@@ -487,7 +505,7 @@ func diffPaths(path string, a, b any, out *[]string) {
 			return
 		}
 		for i := range av {
-			diffPaths(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], out)
+			comparePaths(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], onlyA, out)
 		}
 	default:
 		aj, _ := json.Marshal(a)
@@ -558,8 +576,9 @@ var standInCRDs = map[string]string{
 }
 
 var (
-	crdMu        sync.Mutex
-	crdInstalled = map[string]bool{}
+	crdMu sync.Mutex
+	// crdInstalled records, per control plane, the group versions installed on it.
+	crdInstalled = map[*testenv.ControlPlane]map[string]bool{}
 )
 
 // ensureCRDs installs the stand-in CustomResourceDefinitions for the groups a render uses and
@@ -569,10 +588,14 @@ func ensureCRDs(e *env, m manifest) {
 	e.t.Helper()
 	crdMu.Lock()
 	defer crdMu.Unlock()
+	if crdInstalled[e.cp] == nil {
+		crdInstalled[e.cp] = map[string]bool{}
+	}
+	installed := crdInstalled[e.cp]
 	for _, o := range m {
 		gv := o.GroupVersionKind().GroupVersion()
 		file, ok := standInCRDs[gv.Group]
-		if !ok || crdInstalled[gv.String()] {
+		if !ok || installed[gv.String()] {
 			continue
 		}
 		stream, err := os.ReadFile(filepath.Join("testdata", file))
@@ -582,7 +605,9 @@ func ensureCRDs(e *env, m manifest) {
 			_, err := e.client.Discovery().ServerResourcesForGroupVersion(gv.String())
 			return err == nil, fmt.Sprint(err)
 		})
-		mapper.Reset()
-		crdInstalled[gv.String()] = true
+		if mapper != nil {
+			mapper.Reset()
+		}
+		installed[gv.String()] = true
 	}
 }

@@ -56,17 +56,16 @@ func renderFiles(t *testing.T) []string {
 
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// TestEveryRenderIsAdmitted applies each committed render into a restricted namespace of its
-// own and follows it through the controllers: every object is accepted without a warning, the
-// StatefulSet, Job and HPA controllers create the Pods the render implies, Pod Security admits
-// every one of them, and what the Pods carry (names, args, env from the ConfigMap, claims,
-// service-account tokens, RBAC) is what the cluster needs to work.
-func TestEveryRenderIsAdmitted(t *testing.T) {
-	files := renderFiles(t)
+// renderJob is a committed render and the namespace it is applied into.
+type renderJob struct{ file, ns string }
+
+// renderJobs gives every committed render a namespace of its own: the one it names, or one
+// derived from its file name when it names none or another render claimed it first.
+func renderJobs(t *testing.T) []renderJob {
+	t.Helper()
 	claimed := map[string]bool{}
-	type job struct{ file, ns string }
-	var jobs []job
-	for _, f := range files {
+	var jobs []renderJob
+	for _, f := range renderFiles(t) {
 		m := parseManifest(t, repoFile(t, f))
 		ns := m.namespace(t)
 		if ns == "" || claimed[ns] {
@@ -75,20 +74,42 @@ func TestEveryRenderIsAdmitted(t *testing.T) {
 		}
 		require.False(t, claimed[ns], "namespace %s claimed twice", ns)
 		claimed[ns] = true
-		jobs = append(jobs, job{f, ns})
+		jobs = append(jobs, renderJob{f, ns})
 	}
-	for _, j := range jobs {
+	return jobs
+}
+
+// manifest reads the render, moved into the job's namespace.
+func (j renderJob) manifest(t *testing.T) manifest {
+	t.Helper()
+	m := parseManifest(t, repoFile(t, j.file))
+	if m.namespace(t) != j.ns {
+		m = m.inNamespace(t, j.ns)
+	}
+	return m
+}
+
+// TestEveryRenderIsAdmitted applies each committed render into a restricted namespace of its
+// own and follows it through the controllers: every object is accepted without a warning, the
+// StatefulSet, Job and HPA controllers create the Pods the render implies, Pod Security admits
+// every one of them, and what the Pods carry (names, args, env from the ConfigMap, claims,
+// service-account tokens, RBAC) is what the cluster needs to work.
+func TestEveryRenderIsAdmitted(t *testing.T) {
+	for _, j := range renderJobs(t) {
 		t.Run(j.file, func(t *testing.T) {
 			t.Parallel()
-			m := parseManifest(t, repoFile(t, j.file))
-			if m.namespace(t) != j.ns {
-				m = m.inNamespace(t, j.ns)
-			}
+			m := j.manifest(t)
 			e := newEnv(t, j.ns)
 			ensurePriorityClasses(e, m)
 			ensureCRDs(e, m)
 			e.apply(m)
 			checkCluster(e, m)
+			// An API server drops a field whose feature is off instead of refusing it.
+			for _, o := range m {
+				var dropped []string
+				droppedPaths("", o.Object, e.live(o).Object, &dropped)
+				assert.Empty(t, dropped, "the server dropped fields of %s %s", o.GetKind(), o.GetName())
+			}
 		})
 	}
 }

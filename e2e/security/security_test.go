@@ -138,7 +138,8 @@ func TestSecureCluster(t *testing.T) {
 		}})
 		defer sc.Kill(i)
 		id := sc.Node(i).ID
-		// Two join rounds (-join-interval=1s) refused by every voter's TLS layer.
+		// Two join rounds (the DNS bootstrapper retries about every second) refused by every
+		// voter's TLS layer.
 		waitLog(t, sc, i, "failed to join cluster at", 2, 15*time.Second)
 		assert.Contains(t, sc.LogTail(i, 100), "remote error: tls: unknown certificate authority")
 		seen := 0

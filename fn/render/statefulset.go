@@ -165,9 +165,10 @@ func Args(c *model.Cluster, p *model.Pool) []string {
 		fmt.Sprintf("-raft-addr=0.0.0.0:%d", model.RaftPort),
 		"-raft-adv-addr=" + c.RaftAdvertiseArg(p),
 		"-disco-mode=dns",
+		// No -join-interval/-join-attempts: rqlited (v8.43.4) reads them only for -join and
+		// etcd/consul discovery; under DNS discovery its bootstrapper retries on its own
+		// schedule until -bootstrap-expect-timeout.
 		fmt.Sprintf(`-disco-config={"name":%q}`, c.Voters.Headless),
-		"-join-interval=1s",
-		"-join-attempts=120",
 	}
 	if p.ReadOnly {
 		// A read-only node leaves the configuration when its pod stops, so scaling the pool down
@@ -279,6 +280,9 @@ func rqliteContainer(c *model.Cluster, p *model.Pool) corev1.Container {
 // of the probe (sync), so a node that rejoins with an old volume never enters the Services while
 // it still holds stale data. Liveness and startup only ask whether the process serves HTTP: a
 // node without a leader is not broken, and restarting it would not bring the leader back.
+// rqlited serves HTTP before it opens its store, so they also keep passing while a large snapshot
+// is restored (TestProbesWhileTheStoreOpens); the startup probe's budget covers what comes before
+// HTTP, an -auto-restore download included.
 const (
 	ReadinessPath = "/readyz?sync&timeout=2s"
 	LivenessPath  = "/readyz?noleader"

@@ -112,10 +112,14 @@ var schemaVerdicts = map[string]string{
 	"hpa-min-zero":                rejected,
 	"hpa-target-not-a-percentage": rejected, // maximum 100
 	"replicas-and-autoscaling":    rejected, // not: required both
-	"managed-flag":                rejected, // not: pattern of the refused flags
+	"managed-flag":                rejected, // pattern: only the allowed flags
 	"non-voter-flag-on-voters":    rejected,
 	"flag-not-valid-in-v10":       rejected,
-	"arg-not-a-flag":              rejected, // pattern ^-
+	"arg-not-a-flag":              accepted, // could be the value of a flag before it: Validate sees the neighbours
+	"unknown-flag":                rejected,
+	"managed-tls-flag":            rejected,
+	"newline-in-an-arg":           rejected, // no control characters
+	"flag-missing-its-value":      accepted, // a value may follow as the next item
 	"floating-image":              accepted, // image references are parsed, not matched
 	"untagged-image":              accepted,
 	"bad-image":                   accepted,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
@@ -23,8 +22,10 @@ const (
 	DNS1123Subdomain = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// Quantity is what resource.ParseQuantity accepts, the pattern Kubernetes CRDs use.
 	Quantity = `^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`
-	// Flag is an rqlited flag as extraArgs must be written: -name or -name=value.
-	Flag = `^-`
+	// noControl is a character that is not a control character (unicode.IsControl: C0, DEL, C1).
+	noControl = `[^\x00-\x1f\x7f-\x9f]`
+	// boolValue is what strconv.ParseBool, and so Go's flag package, accepts for a switch.
+	boolValue = `(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)`
 )
 
 // Constraint narrows a field beyond its Go type. Each one mirrors a rule of v1alpha1.Validate
@@ -70,7 +71,7 @@ var FieldConstraints = map[FieldKey]Constraint{
 	key[v1alpha1.Autoscaling]("minReplicas"):                    {Minimum: i64(1)},
 	key[v1alpha1.Autoscaling]("maxReplicas"):                    {Minimum: i64(1)},
 	key[v1alpha1.Autoscaling]("targetCPUUtilizationPercentage"): {Minimum: i64(1), Maximum: i64(100)},
-	key[v1alpha1.Pool]("extraArgs"):                             {Items: true, Pattern: Flag, NotPattern: refusedFlags()},
+	key[v1alpha1.Pool]("extraArgs"):                             {Items: true, Pattern: ExtraArg()},
 	key[v1alpha1.ProbeOverride]("initialDelaySeconds"):          {Minimum: i64(0)},
 	key[v1alpha1.ProbeOverride]("periodSeconds"):                {Minimum: i64(1)},
 	key[v1alpha1.ProbeOverride]("timeoutSeconds"):               {Minimum: i64(1)},
@@ -121,18 +122,24 @@ var emptyAllowed = map[reflect.Type]bool{
 	reflect.TypeFor[corev1.TolerationOperator](): true,
 }
 
-// refusedFlags matches the extraArgs Validate refuses by name: flags the function manages and flags
-// not valid in every supported rqlite release. Validate strips every leading '-' and any "=value".
-func refusedFlags() string {
-	var names []string
-	for n := range v1alpha1.ManagedFlags {
-		names = append(names, regexp.QuoteMeta(n))
+// ExtraArg matches an extraArgs item that Validate accepts in some position: a flag rqlited has
+// and rqlite-krm leaves to the user, in any form Go's flag package reads ("-name", "--name",
+// "-name=value"; a switch only with a boolean value), or the value of the flag before it (any
+// text not starting with '-'). Whether a value item really follows a flag that takes one, whether
+// such a flag has its value, and duplicates depend on the neighbours, which a schema for one item
+// cannot see: Validate alone checks those.
+func ExtraArg() string {
+	var switches, valued []string
+	for _, n := range v1alpha1.AllowedFlags() {
+		if v1alpha1.RqlitedFlags[n].TakesValue() {
+			valued = append(valued, regexp.QuoteMeta(n))
+		} else {
+			switches = append(switches, regexp.QuoteMeta(n))
+		}
 	}
-	for n := range v1alpha1.UnsupportedFlags {
-		names = append(names, regexp.QuoteMeta(n))
-	}
-	sort.Strings(names)
-	return `^-+(` + strings.Join(names, "|") + `)(=|$)`
+	return `^(|[^-\x00-\x1f\x7f-\x9f]` + noControl + `*` +
+		`|--?(` + strings.Join(switches, "|") + `)(=` + boolValue + `)?` +
+		`|--?(` + strings.Join(valued, "|") + `)(=` + noControl + `*)?)$`
 }
 
 // probeName marks defaults derived from the cluster name (e.g. a TLS Secret name): those are not

@@ -117,7 +117,7 @@ var constraintProbes = map[FieldKey]struct{ doc, path string }{
 	key[v1alpha1.Autoscaling]("minReplicas"):                    {"spec:\n  readOnly:\n    autoscaling:\n      minReplicas: VALUE\n      maxReplicas: 1000\n", "spec.readOnly.autoscaling.minReplicas"},
 	key[v1alpha1.Autoscaling]("maxReplicas"):                    {"spec:\n  readOnly:\n    autoscaling:\n      minReplicas: 1\n      maxReplicas: VALUE\n", "spec.readOnly.autoscaling.maxReplicas"},
 	key[v1alpha1.Autoscaling]("targetCPUUtilizationPercentage"): {"spec:\n  readOnly:\n    autoscaling:\n      minReplicas: 1\n      maxReplicas: 2\n      targetCPUUtilizationPercentage: VALUE\n", "spec.readOnly.autoscaling.targetCPUUtilizationPercentage"},
-	key[v1alpha1.Pool]("extraArgs"):                             {"spec:\n  voters:\n    extraArgs: [VALUE]\n", "spec.voters.extraArgs[0]"},
+	key[v1alpha1.Pool]("extraArgs"):                             {"spec:\n  voters:\n    extraArgs: [-http-allow-origin, VALUE, x]\n", "spec.voters.extraArgs[1]"},
 	key[v1alpha1.ProbeOverride]("initialDelaySeconds"):          {"spec:\n  voters:\n    probes:\n      startup:\n        initialDelaySeconds: VALUE\n", "spec.voters.probes.startup.initialDelaySeconds"},
 	key[v1alpha1.ProbeOverride]("periodSeconds"):                {"spec:\n  readOnly:\n    probes:\n      liveness:\n        periodSeconds: VALUE\n", "spec.readOnly.probes.liveness.periodSeconds"},
 	key[v1alpha1.ProbeOverride]("timeoutSeconds"):               {"spec:\n  voters:\n    probes:\n      readiness:\n        timeoutSeconds: VALUE\n", "spec.voters.probes.readiness.timeoutSeconds"},
@@ -158,7 +158,10 @@ func TestConstraintsMatchValidation(t *testing.T) {
 	longName := strings.Repeat("a", v1alpha1.MaxNameLength)
 	words := []string{"rqlite", "a", "a1", "1db", "My_DB", "a-", "-a", "a.b", "a..b", "-bad-", "cluster.local", "fast-ssd", "zone", "",
 		longName, longName + "a", strings.Repeat("b", 63), strings.Repeat("b", 64), strings.Repeat("c.", 126) + "c"}
-	args := []string{"-fk=true", "-raft-snap=4096", "fk", "--fk", "-on-disk", "-join-as=u"}
+	// The extraArgs probe puts VALUE where it may be a flag or the value of the flag before it,
+	// with a value after it, so that only what one item's schema can judge decides (see ExtraArg).
+	args := []string{"-fk=true", "-raft-snap=4096", "fk", "--fk", "-on-disk", "-join-as=u", "-raft-snap", "-fk=yes", "--fk=F", "-", "--", "---fk",
+		"-raft-log-level=a\nb", "a\u0085b", "-raft-snap 1", "", "-version", "-extensions-path="}
 	for f := range v1alpha1.ManagedFlags {
 		args = append(args, "-"+f, "--"+f+"=x", "-"+f+"-extra=1")
 	}

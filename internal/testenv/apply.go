@@ -37,10 +37,25 @@ func ServerSideApply(ctx context.Context, cp *ControlPlane, namespace string, ya
 // objects (StatefulSet, Job, ...) whose Pods it would refuse: the refusal
 // itself comes later, from the controller, and only shows up as an Event.
 func ServerSideApplyWarnings(ctx context.Context, cp *ControlPlane, namespace string, yamlStream []byte, fieldManager string) ([]string, error) {
+	_, warnings, err := cp.applyWarnings(ctx, namespace, yamlStream, fieldManager, false)
+	return warnings, err
+}
+
+// ServerSideDryRun is ServerSideApplyWarnings with dryRun=All: the server decodes, defaults,
+// validates and admits every object (Pod Security included) as for a real apply, stores nothing,
+// and answers with the object it would have stored, which this returns too (nil for an object it
+// refused): a field the server does not know or has switched off is missing there. Objects of
+// the stream cannot rely on each other existing.
+func ServerSideDryRun(ctx context.Context, cp *ControlPlane, namespace string, yamlStream []byte, fieldManager string) ([]*unstructured.Unstructured, []string, error) {
+	return cp.applyWarnings(ctx, namespace, yamlStream, fieldManager, true)
+}
+
+func (cp *ControlPlane) applyWarnings(ctx context.Context, namespace string, yamlStream []byte, fieldManager string, dryRun bool) ([]*unstructured.Unstructured, []string, error) {
 	objs, err := DecodeObjects(yamlStream)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var results []*unstructured.Unstructured
 	var warnings []string
 	var errs []error
 	for _, obj := range objs {
@@ -51,17 +66,18 @@ func ServerSideApplyWarnings(ctx context.Context, cp *ControlPlane, namespace st
 		cfg.WarningHandlerWithContext = h
 		dyn, err := dynamic.NewForConfig(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		applied, err := cp.applyObject(ctx, dyn, namespace, obj, fieldManager)
+		sent, result, err := cp.applyObject(ctx, dyn, namespace, obj, fieldManager, dryRun)
 		if err != nil {
 			errs = append(errs, err)
 		}
+		results = append(results, result)
 		for _, w := range h.warnings {
-			warnings = append(warnings, describe(applied)+": "+w)
+			warnings = append(warnings, describe(sent)+": "+w)
 		}
 	}
-	return warnings, errors.Join(errs...)
+	return results, warnings, errors.Join(errs...)
 }
 
 type warningCollector struct {
@@ -82,7 +98,7 @@ func (cp *ControlPlane) serverSideApply(ctx context.Context, dyn dynamic.Interfa
 	}
 	var errs []error
 	for _, obj := range objs {
-		if _, err := cp.applyObject(ctx, dyn, namespace, obj, fieldManager); err != nil {
+		if _, _, err := cp.applyObject(ctx, dyn, namespace, obj, fieldManager, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -124,12 +140,13 @@ func DecodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
 }
 
 // applyObject returns the object as sent, with its namespace filled in, so
-// that messages can name it the way the server knows it.
-func (cp *ControlPlane) applyObject(ctx context.Context, dyn dynamic.Interface, namespace string, obj *unstructured.Unstructured, fieldManager string) (*unstructured.Unstructured, error) {
+// that messages can name it the way the server knows it, and the server's
+// answer (nil on an error).
+func (cp *ControlPlane) applyObject(ctx context.Context, dyn dynamic.Interface, namespace string, obj *unstructured.Unstructured, fieldManager string, dryRun bool) (sent, result *unstructured.Unstructured, err error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := cp.restMapping(gvk)
 	if err != nil {
-		return obj, fmt.Errorf("apply %s: %w", describe(obj), err)
+		return obj, nil, fmt.Errorf("apply %s: %w", describe(obj), err)
 	}
 	// Apply needs the full object body, but must not carry fields the
 	// server owns; a resourceVersion would also turn the apply into an
@@ -140,6 +157,9 @@ func (cp *ControlPlane) applyObject(ctx context.Context, dyn dynamic.Interface, 
 
 	res := dyn.Resource(mapping.Resource)
 	opts := metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 		ns := obj.GetNamespace()
 		if ns == "" {
@@ -149,17 +169,17 @@ func (cp *ControlPlane) applyObject(ctx context.Context, dyn dynamic.Interface, 
 			ns = metav1.NamespaceDefault
 		}
 		obj.SetNamespace(ns)
-		_, err = res.Namespace(ns).Apply(ctx, obj.GetName(), obj, opts)
+		result, err = res.Namespace(ns).Apply(ctx, obj.GetName(), obj, opts)
 	} else {
 		// A namespace on a cluster-scoped object is ignored by the server;
 		// dropping it keeps messages from naming a namespace that plays no part.
 		obj.SetNamespace("")
-		_, err = res.Apply(ctx, obj.GetName(), obj, opts)
+		result, err = res.Apply(ctx, obj.GetName(), obj, opts)
 	}
 	if err != nil {
-		return obj, fmt.Errorf("apply %s: %w", describe(obj), err)
+		return obj, nil, fmt.Errorf("apply %s: %w", describe(obj), err)
 	}
-	return obj, nil
+	return obj, result, nil
 }
 
 // restMapping resolves a kind through discovery, cached across calls. A

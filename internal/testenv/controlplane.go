@@ -48,6 +48,12 @@ type ControlPlaneOptions struct {
 	// objects, and nothing else happens.
 	ControllerManager bool
 
+	// APIServer is the kube-apiserver to run, by its name in .tools/bin: "kube-apiserver" (the
+	// default, the current release) or "kube-apiserver-1.30", the oldest Kubernetes minor the
+	// renders support. kube-controller-manager is only built at the current release, so
+	// ControllerManager goes with the default only.
+	APIServer string
+
 	// StartTimeout bounds the whole start-up; zero means two minutes, which
 	// leaves room for a cold, busy 2-core CI machine.
 	StartTimeout time.Duration
@@ -118,7 +124,14 @@ func startControlPlane(opts ControlPlaneOptions) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	apiserverBin, err := LookupTool("kube-apiserver")
+	apiserverName := "kube-apiserver"
+	if opts.APIServer != "" {
+		if opts.ControllerManager {
+			return nil, fmt.Errorf("%s with kube-controller-manager: only the current release of the controller manager is built", opts.APIServer)
+		}
+		apiserverName = opts.APIServer
+	}
+	apiserverBin, err := LookupTool(apiserverName)
 	if err != nil {
 		return nil, err
 	}

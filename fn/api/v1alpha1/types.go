@@ -295,7 +295,8 @@ type Pool struct {
 	Scheduling Scheduling `json:"scheduling,omitempty"`
 	// Probes override the rendered probes field by field (a nil field keeps the default).
 	Probes Probes `json:"probes,omitempty"`
-	// ExtraArgs are appended to rqlited's flags. Flags the function manages are refused.
+	// ExtraArgs are appended to rqlited's flags: -name, -name=value, or -name and its value as two
+	// items. Only flags of rqlited v8.43.4 that the function does not manage are accepted.
 	ExtraArgs []string `json:"extraArgs,omitempty"`
 	// ExtraEnv adds environment variables to the rqlited container.
 	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`
@@ -344,7 +345,9 @@ type Probes struct {
 	Readiness *ProbeOverride `json:"readiness,omitempty"`
 	// Liveness tunes the liveness probe (/readyz?noleader).
 	Liveness *ProbeOverride `json:"liveness,omitempty"`
-	// Startup tunes the startup probe (/readyz?noleader); raise failureThreshold for very large databases.
+	// Startup tunes the startup probe (/readyz?noleader), which passes once rqlited serves HTTP
+	// (before it opens and restores its store); raise failureThreshold when an auto-restore
+	// download, which comes before HTTP, may take longer than 5 minutes.
 	Startup *ProbeOverride `json:"startup,omitempty"`
 }
 

@@ -23,31 +23,6 @@ const MaxNameLength = 40
 // render with a peers.json of thirty thousand entries.
 const MaxVoters = 99
 
-// ManagedFlags are rqlited flags the rendered pods always set. Overriding one in extraArgs would
-// break identity, discovery or the scale-through-ConfigMap design, so it is refused with a pointer
-// to the spec field that controls it.
-var ManagedFlags = map[string]string{
-	"node-id":                      "the node id is always the pod name",
-	"http-addr":                    "the HTTP API always listens on :4001",
-	"http-adv-addr":                "the advertised HTTP address is derived from the pod's DNS name",
-	"raft-addr":                    "the Raft port is always :4002",
-	"raft-adv-addr":                "the advertised Raft address is derived from the pod's DNS name",
-	"disco-mode":                   "discovery always uses the headless Service",
-	"disco-config":                 "discovery always uses the headless Service",
-	"disco-key":                    "discovery always uses the headless Service",
-	"bootstrap-expect":             "bootstrap-expect follows spec.voters.replicas through the ConfigMap",
-	"raft-non-voter":               "put non-voting nodes in spec.readOnly instead",
-	"raft-cluster-remove-shutdown": "read-only nodes always remove themselves on shutdown; voters never do (spec.readOnly)",
-	"join":                         "joining is done through discovery",
-}
-
-// UnsupportedFlags are valid in some rqlite release but not in all of v8, v9 and v10, so a render
-// that uses them breaks on an image upgrade.
-var UnsupportedFlags = map[string]string{
-	"raft-timeout": "renamed in rqlite v10; tune -raft-election-timeout instead",
-	"on-disk-path": "removed in rqlite v10",
-}
-
 // ReservedVolumes are the pod volumes the function renders itself.
 var ReservedVolumes = []string{"data", "tmp", "config", "node-tls", "client-tls", "auth", "gcs-credentials"}
 
@@ -279,20 +254,7 @@ func validatePool(ps *Problems, path string, p *Pool) {
 			ps.add(pp+".successThreshold", "Kubernetes requires 1 for liveness and startup probes", "write 1 or remove it")
 		}
 	}
-	for i, a := range p.ExtraArgs {
-		ap := fmt.Sprintf("%s.extraArgs[%d]", path, i)
-		if !strings.HasPrefix(a, "-") {
-			ps.add(ap, fmt.Sprintf("%q is not a flag", a), "write flags as -name=value in one list item")
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if why, ok := ManagedFlags[name]; ok {
-			ps.add(ap, fmt.Sprintf("-%s is managed by rqlite-krm: %s", name, why), "remove it")
-		}
-		if why, ok := UnsupportedFlags[name]; ok {
-			ps.add(ap, fmt.Sprintf("-%s is not valid in every supported rqlite release: %s", name, why), "remove it")
-		}
-	}
+	validateExtraArgs(ps, path, p.ExtraArgs)
 	seenEnv := map[string]bool{}
 	for i, e := range p.ExtraEnv {
 		ep := fmt.Sprintf("%s.extraEnv[%d].name", path, i)
