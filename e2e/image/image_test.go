@@ -9,7 +9,9 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"maps"
 	"os"
 	"os/exec"
@@ -211,6 +213,34 @@ func TestBuildContext(t *testing.T) {
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf(".dockerignore lets in %q, want exactly the Dockerfile's COPY sources %q", got, want)
+	}
+}
+
+// TestSaveArchive: images.Save writes what another runtime imports (the real-node tests load the
+// function image into containerd): a docker-archive whose manifest names the image.
+func TestSaveArchive(t *testing.T) {
+	fn := images.Function(t)
+	path := filepath.Join(t.TempDir(), "fn.tar")
+	images.Save(t, path, fn.Ref)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no manifest.json in the archive: %v", err)
+		}
+		if h.Name != "manifest.json" {
+			continue
+		}
+		var manifest []struct{ RepoTags []string }
+		if err := json.NewDecoder(tr).Decode(&manifest); err != nil || len(manifest) != 1 || !slices.Equal(manifest[0].RepoTags, []string{fn.Ref}) {
+			t.Errorf("manifest %+v (%v), want one image tagged %s", manifest, err, fn.Ref)
+		}
+		return
 	}
 }
 

@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -569,4 +568,13 @@ func Files(t testing.TB, ref string) []Entry {
 	return entries
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+// Save writes the images to path as `docker save` does (a docker-archive tarball with each
+// reference's name in its manifest), for loading into another runtime, e.g. `ctr -n k8s.io
+// images import`.
+func Save(t testing.TB, path string, refs ...string) {
+	t.Helper()
+	if len(refs) == 0 {
+		t.Fatal("images: Save needs at least one image")
+	}
+	dockerCmd(t, nil, append([]string{"save", "-o", path}, refs...)...)
+}
