@@ -5,16 +5,27 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(CURDIR)/bin:$(TOOLS_BIN):$(PATH)
 export RQLITE_KRM_TOOLS_BIN := $(TOOLS_BIN)
 VERSION ?= v0.1.0
+# The function image: what the README, the specs' container form and the shrink Job name.
+IMAGE ?= ghcr.io/rqlite/rqlite-krm:$(VERSION)
+DOCKER ?= docker
 LDFLAGS := -s -w -X github.com/rqlite/rqlite-krm/fn/cli.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build tools demo test unit lint fuzz golden bench clean
+.PHONY: all build image tools demo test unit lint fuzz golden bench clean
 
 all: build
 
 ## build: the static function binary bin/rqlite-fn (same flags as the container image)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o bin/rqlite-fn ./fn
+
+## image: the function image $(IMAGE) in the local Docker engine, from bin/rqlite-fn; pulls nothing.
+## A release runs `make image VERSION=vX.Y.Z` and then `docker push ghcr.io/rqlite/rqlite-krm:vX.Y.Z`.
+image: build
+	@# A umask of 077 would leave the binary unreadable to the image's users.
+	chmod 0755 bin/rqlite-fn
+	$(DOCKER) build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	@$(DOCKER) image inspect --format '$(IMAGE): {{.Id}}, {{.Size}} bytes, user {{.Config.User}}, entrypoint {{json .Config.Entrypoint}}' $(IMAGE)
 
 ## tools: install the pinned test tools (kustomize, kpt, rqlited, kube-apiserver, etcd, …), cached
 tools:

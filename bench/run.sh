@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures rqlite-fn: the pipeline in-process, ResourceLists of 1 to 1,000 specs through the KRM
 # code path, the release binary as a process (time, CPU, peak RSS, start-up), `kustomize build` of
-# every overlay with the function against the same output as static YAML, and the binary's size.
+# every overlay with the function against the same output as static YAML, the binary's size, and
+# the function image (`make image`): its size, `docker run` of it against the bare binary, and
+# `kustomize build` in container form against the exec form.
 # Prints a Markdown report and writes it to bench/results/latest.md (gitignored); the numbers in
 # docs/benchmarks.md come from it. `make bench` runs this after `make build`.
 #
@@ -13,8 +15,12 @@
 #   BENCH_STRICT=1        exit 1 when a target of the issue is missed (default: report only)
 #   BENCH_NO_INSTALL=1    install nothing; use what is on PATH (hyperfine and GNU time optional)
 #
-# Exit status: 1 if the allocation budget (bench/budget_test.go) is exceeded or, with
-# BENCH_STRICT=1, a target is missed; the report is written either way.
+# Exit status: 1 if the allocation budget (bench/budget_test.go) is exceeded, the function image is
+# over 20 MB, or, with BENCH_STRICT=1, a target is missed; the report is written either way.
+#
+# The image figures need a running Docker Engine (no registry: the image is built here). The run
+# holds the lock internal/images takes for the image's published name, so that tests of another
+# worktree do not re-tag it meanwhile (and wait for it).
 #
 # On a fresh machine the first run builds kustomize and benchstat (hack/install-tools.sh, cached
 # outside the repository) and apt-installs hyperfine and GNU time when it runs as root or with
@@ -117,7 +123,17 @@ fi
 FN_BIN="$REPO_ROOT/bin/rqlite-fn"
 CGO_ENABLED=0 go build -trimpath -o "$WORK/rqlite-fn-symbols" ./fn
 
-export RQLITE_FN_BIN="$FN_BIN" KUSTOMIZE_BIN TIME_BIN
+# The function image, built from that binary as a release builds it.
+command -v docker >/dev/null || die "no docker CLI on PATH: the image figures need a Docker Engine"
+docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "the Docker Engine does not answer (docker version): start it"
+IMAGE="$(make -s --no-print-directory --eval 'print-image: ; @echo $(IMAGE)' print-image)"
+# The same lock file as internal/images.Tag: os.TempDir() and the first 8 bytes of the name's SHA-256.
+exec {image_lock}>"${TMPDIR:-/tmp}/rqlite-krm-image-tag-$(printf %s "$IMAGE" | sha256sum | cut -c1-16).lock"
+flock -n "$image_lock" || { note "waiting for a test run that uses $IMAGE"; flock "$image_lock"; }
+note "building $IMAGE (make image)"
+make -s image >&2
+
+export RQLITE_FN_BIN="$FN_BIN" KUSTOMIZE_BIN TIME_BIN RQLITE_FN_IMAGE="$IMAGE"
 
 # --- measurements ------------------------------------------------------------------------------
 
@@ -147,6 +163,8 @@ bench "$COUNT" 20x '^BenchmarkProcess$/^krm$/^specs=1$'
 bench "$COUNT" 20x '^BenchmarkProcess$/^krm$/^voters=(3|99)$'
 bench "$HEAVY_COUNT" 1x '^BenchmarkProcess$/^krm$/^specs=1000$'
 bench "$COUNT" 5x '^BenchmarkKustomize$'
+# One alternating pair per run: -count pairs, medians over them.
+bench "$COUNT" 1x '^BenchmarkContainer$'
 
 # hyperfine as a second opinion on the process figures (it subtracts its shell's start-up).
 HYPERFINE_ARGS=()
@@ -187,13 +205,13 @@ kver="$("$KUSTOMIZE_BIN" version 2>/dev/null | head -n1)"
 STRICT=()
 [[ "${BENCH_STRICT:-}" != 1 ]] || STRICT=(-strict)
 report_ok=1
-go run ./bench/report -raw "$RAW" -bin "$FN_BIN" -syms "$WORK/rqlite-fn-symbols" -budget "$BUDGET" \
+go run ./bench/report -raw "$RAW" -bin "$FN_BIN" -syms "$WORK/rqlite-fn-symbols" -budget "$BUDGET" -image "$IMAGE" \
 	-benchstat "$BENCHSTAT_OUT" "${HYPERFINE_ARGS[@]}" "${STRICT[@]}" \
 	-meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
 	-meta "commit=$(git describe --always --dirty 2>/dev/null || echo n/a)" \
 	-meta "machine=$(nproc) cores, ${cpu:-unknown CPU}, ${mem:-? GB} RAM, $(uname -sr)" \
 	-meta "load average=1, 5 and 15 min: $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a) after" \
-	-meta "versions=$(go version | cut -d' ' -f3-), kustomize ${kver:-?}, $("$FN_BIN" version)" \
+	-meta "versions=$(go version | cut -d' ' -f3-), kustomize ${kver:-?}, $("$FN_BIN" version), Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), $(docker info --format 'storage driver {{.Driver}}' 2>/dev/null)" \
 	-meta "runs=-count $COUNT ($HEAVY_COUNT for 1,000 specs); took $((SECONDS - START)) s" \
 	-out "$RESULTS/latest.md" || report_ok=0
 cp "$RESULTS/latest.md" "$RESULTS/$(date -u '+%Y%m%dT%H%M%SZ').md" 2>/dev/null || true

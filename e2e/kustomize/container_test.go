@@ -2,155 +2,256 @@ package kustomize
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/kptdev/krm-functions-sdk/go/fn"
 	"github.com/rqlite/rqlite-krm/fn/api/v1alpha1"
+	"github.com/rqlite/rqlite-krm/internal/images"
+	"github.com/rqlite/rqlite-krm/internal/probe"
 	"github.com/rqlite/rqlite-krm/internal/testenv"
 )
 
-const execAnnotation = `    config.kubernetes.io/function: |
-      exec:
-        path: rqlite-fn
-`
+// execFunction is the exec form of a function annotation as base/spec/rqlite.yaml and
+// overlays/namespaced/verify.yaml write it (the latter with `args: [verify]`).
+var execFunction = regexp.MustCompile(`(?m)^    config\.kubernetes\.io/function: \|\n      exec:\n        path: rqlite-fn\n(        args: \[verify\]\n)?`)
 
-// containerBase is base/ with only the function annotation changed to the container form, in a
-// temporary directory.
-func containerBase(t *testing.T, image string) string {
-	t.Helper()
-	spec, err := os.ReadFile(repoPath("base", "spec", "rqlite.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	container := "    config.kubernetes.io/function: |\n      container:\n        image: " + image + "\n"
-	swapped := strings.Replace(string(spec), execAnnotation, container, 1)
-	if swapped == string(spec) {
-		t.Fatal("base/spec/rqlite.yaml no longer declares the exec form this test swaps out")
-	}
-	dir := t.TempDir()
-	copyTree(t, repoPath("base"), dir)
-	if err := os.WriteFile(filepath.Join(dir, "spec", "rqlite.yaml"), []byte(swapped), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+// containerFunction is the container form that replaces it.
+func containerFunction(image string) string {
+	return "    config.kubernetes.io/function: |\n      container:\n        image: " + image + "\n"
 }
 
-// TestContainerForm runs kustomize with the container form of the function annotation against a
-// docker stand-in (testdata/docker-shim/docker) that records the `docker run` invocation and runs
-// the locally built binary under the same constraints. It proves the contract between the
-// annotation, kustomize and the published image: the image name, no network, an unprivileged
-// user, no mounts, a ResourceList on stdin, no arguments — and the same output as the exec form.
-func TestContainerForm(t *testing.T) {
-	image := publishedImage(t)
-	if image != v1alpha1.DefaultShrinkImage {
-		t.Fatalf("the Dockerfile and Makefile publish %s, but the function's own image default is %s", image, v1alpha1.DefaultShrinkImage)
+// containerTree copies base/ and overlays/ into a temporary directory, keeping their relative
+// layout (overlays reference ../../../base), and switches every function annotation to the
+// container form with image: only the annotation changes. It returns the copy's root.
+func containerTree(t *testing.T, image string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"base", "overlays"} {
+		copyTree(t, repoPath(d), filepath.Join(root, d))
 	}
-	dir := containerBase(t, image)
+	switched := 0
+	for _, f := range []string{"base/spec/rqlite.yaml", "overlays/namespaced/verify.yaml"} {
+		p := filepath.Join(root, f)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := execFunction.ReplaceAllString(string(b), containerFunction(image))
+		if out == string(b) {
+			t.Fatalf("%s no longer declares the exec form this test switches", f)
+		}
+		switched++
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every function annotation of the tree is switched: none may be left in exec form.
+	for _, d := range []string{"base", "overlays"} {
+		err := filepath.WalkDir(filepath.Join(root, d), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil && strings.Contains(string(b), "      exec:\n") {
+				t.Errorf("%s still has an exec function after switching %d files", p, switched)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
 
-	shimDir := t.TempDir()
-	shim, err := os.ReadFile(filepath.Join("testdata", "docker-shim", "docker"))
+// containerEnv is the environment of a tool run that may only use the container form: PATH holds
+// the docker CLI, the pinned tools and git (kpt needs it), never the rqlite-fn this test binary built, and the test
+// checks that no rqlite-fn is reachable at all. The Docker client settings are passed through so
+// that an engine configured by DOCKER_HOST or a docker context is the one used.
+func containerEnv(t *testing.T) []string {
+	t.Helper()
+	docker := images.Docker(t)
+	// kpt refuses to start without git ("kpt requires that `git` is installed").
+	git, err := exec.LookPath("git")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("kpt needs git on PATH: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(shimDir, "docker"), shim, 0o755); err != nil {
-		t.Fatal(err)
+	path := strings.Join([]string{filepath.Dir(docker), filepath.Dir(testenv.Tool(t, "kustomize")), filepath.Dir(testenv.Tool(t, "kpt")), filepath.Dir(git)},
+		string(os.PathListSeparator))
+	for _, dir := range filepath.SplitList(path) {
+		if _, err := os.Stat(filepath.Join(dir, "rqlite-fn")); err == nil {
+			t.Fatalf("%s has an rqlite-fn: the container-form tests must run without one on PATH", dir)
+		}
 	}
-	log := filepath.Join(t.TempDir(), "docker")
-	kustomize := testenv.Tool(t, "kustomize")
-	// fnDir is deliberately not on PATH: only the container form can run the function here.
-	env := []string{
-		"PATH=" + strings.Join([]string{shimDir, filepath.Dir(kustomize), "/usr/local/bin", "/usr/bin", "/bin"}, ":"),
-		"HOME=" + t.TempDir(),
-		"DOCKER_SHIM_LOG=" + log,
-		"DOCKER_SHIM_IMAGE=" + image,
-		"DOCKER_SHIM_BINARY=" + fnBin,
+	env := []string{"PATH=" + path, "HOME=" + t.TempDir(), "LANG=C"}
+	for _, k := range []string{"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
 	}
+	if _, ok := os.LookupEnv("DOCKER_CONFIG"); !ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			if _, err := os.Stat(filepath.Join(home, ".docker")); err == nil {
+				env = append(env, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+			}
+		}
+	}
+	return env
+}
 
-	// Container functions need --enable-alpha-plugins only; --enable-exec is for exec functions.
-	r := execIn(t, dir, env, nil, kustomize, "build", "--enable-alpha-plugins", ".")
+// functionImage builds the repository's function image from this tree and gives it the name
+// the specs use, which must be the function's own default shrink image: one image, one name.
+func functionImage(t *testing.T) images.FunctionImage {
+	t.Helper()
+	fn := images.Function(t)
+	if fn.Name != v1alpha1.DefaultShrinkImage {
+		t.Fatalf("the Makefile publishes %s, but the function's default shrink image is %s", fn.Name, v1alpha1.DefaultShrinkImage)
+	}
+	images.Tag(t, fn.Ref, fn.Name)
+	return fn
+}
+
+// TestContainerForm builds base/ and every overlay with every function annotation switched to
+// `container: image: ghcr.io/rqlite/rqlite-krm:<version>`, with the real kustomize and the real
+// Docker Engine, and without rqlite-fn on PATH: the output is byte-identical to the exec form's.
+// Container functions need --enable-alpha-plugins only.
+func TestContainerForm(t *testing.T) {
+	fn := functionImage(t)
+	tree := containerTree(t, fn.Name)
+	kustomize := testenv.Tool(t, "kustomize")
+	for _, c := range overlayCases {
+		t.Run(c.name, func(t *testing.T) {
+			want := kustomizeBuild(t, c.dir, execFlags...).stdout
+			r := execIn(t, tree, containerEnv(t), nil, kustomize, "build", "--enable-alpha-plugins", c.dir)
+			if r.code != 0 {
+				t.Fatalf("kustomize build --enable-alpha-plugins %s (container form): exit %d\n%s", c.dir, r.code, r.stderr)
+			}
+			if r.stdout != want {
+				t.Errorf("container form differs from the exec form:\n%s", firstDifference(want, r.stdout))
+			}
+			if r.stderr != "" {
+				t.Errorf("container form printed on stderr:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestContainerRuntimeOptions observes what kustomize's container runtime gives the function,
+// from inside the container: the function image with rqlite-krm-probe in front of rqlite-fn
+// (images.Probe), which reports its user, privileges, network and root filesystem on stderr and
+// then execs the function. Nothing here restates kustomize's docker arguments; the kernel's view
+// is the proof. The output stays the exec form's, so the probe changed nothing else.
+func TestContainerRuntimeOptions(t *testing.T) {
+	fn := images.Function(t)
+	probed := images.Probe(t, fn.Ref, "/usr/local/bin/rqlite-fn")
+	tree := containerTree(t, probed)
+	r := execIn(t, tree, containerEnv(t), nil, testenv.Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "base")
 	if r.code != 0 {
 		t.Fatalf("kustomize build: exit %d\n%s", r.code, r.stderr)
 	}
-	want, err := os.ReadFile(repoPath("testdata", "overlays", "base.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	if want := kustomizeBuild(t, "base", execFlags...).stdout; r.stdout != want {
+		t.Errorf("the probed image's output differs from the exec form:\n%s", firstDifference(want, r.stdout))
 	}
-	if r.stdout != string(want) {
-		t.Errorf("container form output differs from the exec form's (testdata/overlays/base.yaml):\n%s", firstDifference(string(want), r.stdout))
+	reports, err := probe.Parse(r.stderr)
+	if err != nil || len(reports) != 1 {
+		t.Fatalf("want one probe report on kustomize's stderr, got %d (%v):\n%s", len(reports), err, r.stderr)
 	}
+	checkRuntime(t, reports[0], runtimeWant{
+		uid: 65534, gid: 65534, // --user nobody, resolved through the image's /etc/passwd
+		env: []string{"LOG_TO_STDERR=true", "STRUCTURED_RESULTS=true"},
+	})
+}
 
-	args, err := os.ReadFile(log + ".args")
-	if err != nil {
-		t.Fatalf("kustomize never ran docker: %v", err)
-	}
-	wantArgs := []string{
-		"run", "--rm", "-i", "-a", "STDIN", "-a", "STDOUT", "-a", "STDERR",
-		"--network", "none",
-		"--user", "nobody",
-		"--security-opt=no-new-privileges",
-		"-e", "LOG_TO_STDERR=true", "-e", "STRUCTURED_RESULTS=true",
-		image,
-	}
-	if got := strings.Split(strings.TrimSuffix(string(args), "\n"), "\n"); strings.Join(got, " ") != strings.Join(wantArgs, " ") {
-		t.Errorf("docker invocation changed:\n got: docker %s\nwant: docker %s", strings.Join(got, " "), strings.Join(wantArgs, " "))
-	}
+// runtimeWant is what a KRM orchestrator's container runtime is expected to give a function.
+type runtimeWant struct {
+	uid, gid int
+	env      []string // besides PATH and HOSTNAME, which Docker sets, and HOME from /etc/passwd
+}
 
-	stdin, err := os.ReadFile(log + ".stdin")
-	if err != nil {
-		t.Fatal(err)
+// checkRuntime compares a probe report with the options both kustomize and kpt promise: the user
+// they name, no new privileges, no capabilities, no network but loopback, no arguments, the
+// image's working directory; and one they do not set, a read-only root filesystem.
+func checkRuntime(t *testing.T, got probe.Report, want runtimeWant) {
+	t.Helper()
+	if got.UID != want.uid || got.EUID != want.uid || got.GID != want.gid || got.EGID != want.gid {
+		t.Errorf("uid/euid %d/%d gid/egid %d/%d, want %d and %d", got.UID, got.EUID, got.GID, got.EGID, want.uid, want.gid)
 	}
-	rl, err := fn.ParseResourceList(stdin)
-	if err != nil {
-		t.Fatalf("stdin is not a ResourceList: %v", err)
+	if !slices.Equal(got.Groups, []int{want.gid}) {
+		t.Errorf("groups %v, want only %d (the image's /etc/group lists no one)", got.Groups, want.gid)
 	}
-	if fc := rl.FunctionConfig; fc.GetKind() != v1alpha1.Kind || fc.GetName() != "rqlite" {
-		t.Errorf("functionConfig %s %s, want the RqliteSpec", fc.GetKind(), fc.GetName())
+	if !got.NoNewPrivs {
+		t.Error("no_new_privs is not set: --security-opt=no-new-privileges is missing")
 	}
-
-	emulated, _ := os.ReadFile(log + ".emulated")
-	if os.Geteuid() == 0 {
-		for _, w := range []string{"user=65534", "no-new-privileges", "network=none"} {
-			if !strings.Contains(string(emulated), w) {
-				t.Errorf("the shim did not emulate %s (emulated: %q)", w, emulated)
-			}
+	if got.CapEff != "0000000000000000" {
+		t.Errorf("effective capabilities %s, want none", got.CapEff)
+	}
+	if !slices.Equal(got.Interfaces, []string{"lo"}) {
+		t.Errorf("network interfaces %v, want only lo (--network none)", got.Interfaces)
+	}
+	if len(got.Args) != 0 {
+		t.Errorf("the function got arguments %q, want none (KRM mode)", got.Args)
+	}
+	if got.Cwd != "/" {
+		t.Errorf("working directory %q, want / (the image sets none)", got.Cwd)
+	}
+	// Neither runtime passes --read-only (kyaml fn/runtime/container, kpt internal/fnruntime);
+	// the function writes nothing either way. The shrink Job's read-only root is tested in
+	// e2e/image.
+	if got.RootReadOnly {
+		t.Error("the root filesystem is read-only: the runtime now sets --read-only; update the README's runtime table")
+	}
+	var env []string
+	for _, e := range got.Env {
+		if k, _, _ := strings.Cut(e, "="); k != "PATH" && k != "HOSTNAME" && k != "HOME" {
+			env = append(env, e)
 		}
-	} else {
-		t.Logf("not root: ran without user and network isolation (emulated: %q)", emulated)
 	}
-
-	// A container function without a docker CLI that works fails loudly, not silently.
-	env[0] = "PATH=" + filepath.Dir(kustomize) + ":/nonexistent"
-	if r := execIn(t, dir, env, nil, kustomize, "build", "--enable-alpha-plugins", "."); r.code == 0 || !strings.Contains(r.stderr, "docker") {
-		t.Errorf("without docker: exit %d, stderr %q", r.code, r.stderr)
+	slices.Sort(env)
+	if !slices.Equal(env, want.env) {
+		t.Errorf("environment %q, want %q (plus PATH, HOSTNAME, HOME)", env, want.env)
 	}
 }
 
-// publishedImage is the function image the repository publishes: the name in the Dockerfile's
-// header and the Makefile's VERSION. The Dockerfile's entrypoint must run the function with no
-// arguments, which is KRM mode.
-func publishedImage(t *testing.T) string {
-	t.Helper()
-	df, err := os.ReadFile(repoPath("Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
+// TestContainerFormFailsLoudly: unlike a missing --enable-exec, a container function that cannot
+// run fails the build.
+func TestContainerFormFailsLoudly(t *testing.T) {
+	kustomize := testenv.Tool(t, "kustomize")
+	cases := []struct {
+		name, image string
+		env         func(t *testing.T) []string
+		stderrHas   []string
+	}{
+		{
+			name: "no docker CLI", image: v1alpha1.DefaultShrinkImage,
+			env: func(t *testing.T) []string {
+				return []string{"PATH=" + filepath.Dir(kustomize), "HOME=" + t.TempDir()}
+			},
+			stderrHas: []string{`exec: "docker": executable file not found in $PATH`},
+		},
+		{
+			// kustomize has no pull policy: docker run pulls an image the engine lacks. A
+			// reserved .invalid domain keeps this test from reaching any registry.
+			name: "image not in the engine", image: "rqlite-krm.invalid/rqlite-krm:missing",
+			env:       containerEnv,
+			stderrHas: []string{"Unable to find image 'rqlite-krm.invalid/rqlite-krm:missing' locally", "rqlite-krm.invalid"},
+		},
 	}
-	name := regexp.MustCompile(`(ghcr\.io/rqlite/rqlite-krm):<version>`).FindStringSubmatch(string(df))
-	if name == nil {
-		t.Fatal("Dockerfile does not name the image (ghcr.io/rqlite/rqlite-krm:<version>)")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tree := containerTree(t, c.image)
+			r := execIn(t, tree, c.env(t), nil, kustomize, "build", "--enable-alpha-plugins", "base")
+			if r.code == 0 || r.stdout != "" {
+				t.Fatalf("exit %d with %d bytes of output, want a failure and no output", r.code, len(r.stdout))
+			}
+			for _, w := range c.stderrHas {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+		})
 	}
-	if !regexp.MustCompile(`(?m)^ENTRYPOINT \["/usr/local/bin/rqlite-fn"\]$`).Match(df) || regexp.MustCompile(`(?m)^CMD`).Match(df) {
-		t.Error("the image must start rqlite-fn without arguments (KRM mode): ENTRYPOINT [\"/usr/local/bin/rqlite-fn\"] and no CMD")
-	}
-	mk, err := os.ReadFile(repoPath("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	version := regexp.MustCompile(`(?m)^VERSION \?= (\S+)$`).FindStringSubmatch(string(mk))
-	if version == nil {
-		t.Fatal("Makefile has no VERSION ?= line")
-	}
-	return name[1] + ":" + version[1]
 }

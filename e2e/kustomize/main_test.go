@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/overlays/*.yaml and examples/kpt/rqlite.generated.yaml from the real tools' output (review the diff)")
+var update = flag.Bool("update", false, "rewrite testdata/overlays/*.yaml and examples/kpt{,-exec}/rqlite.generated.yaml from the real tools' output (review the diff)")
 
 var (
 	repoRoot string

@@ -89,6 +89,12 @@ func runKRM(stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rqlite-fn: stdin is not a KRM ResourceList (%v); to render a spec file run: rqlite-fn render FILE\n", err)
 		return 1
 	}
+	if cmd, set := krm.Command(rl); set {
+		if cmd == "verify" {
+			return verifyResourceList(in, stdout, stderr)
+		}
+		return unknownKRMCommand(rl, cmd, stdout, stderr)
+	}
 	ok := krm.Process(rl)
 	out, err := krm.ToYAML(rl)
 	if err != nil {
@@ -106,6 +112,26 @@ func runKRM(stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// unknownKRMCommand fails a ResourceList whose function config asks for a command KRM mode does
+// not have, without touching anything: a typo must not fall back to generating.
+func unknownKRMCommand(rl *krm.ResourceList, cmd string, stdout, stderr io.Writer) int {
+	fc := rl.FunctionConfig
+	r := &krm.Result{
+		Severity: krm.Error,
+		Message: fmt.Sprintf("data.%s %q is not something the function does: the only command is verify "+
+			"(a ConfigMap without data.%s is not a function config; the generator takes an RqliteSpec)", krm.CommandKey, cmd, krm.CommandKey),
+		ResourceRef: &krm.ResourceRef{APIVersion: fc.APIVersion(), Kind: fc.Kind(), Name: fc.Name(), Namespace: fc.Namespace()},
+		Field:       &krm.Field{Path: "data." + krm.CommandKey, ProposedValue: "verify"},
+	}
+	rl.Items = []*krm.Object{}
+	rl.Results = append(rl.Results, r)
+	if out, err := krm.ToYAML(rl); err == nil {
+		_, _ = stdout.Write(out)
+	}
+	fmt.Fprintln(stderr, r.String())
+	return 1
 }
 
 // runRender prints the manifests for one or more spec files. Nothing is printed to stdout unless

@@ -444,3 +444,23 @@ func SortedMessages(rs Results) []string {
 	})
 	return out
 }
+
+// CommandKey is the functionConfig data key that selects what KRM mode does. Container runtimes
+// (kustomize's `container: image:`, a Kptfile's `image:`) start the image's entrypoint without
+// arguments, so `rqlite-fn verify` cannot be asked for by argument there; a ConfigMap function
+// config with data.command: verify asks for it in every runtime (kpt fn eval passes
+// `-- command=verify` as exactly that ConfigMap).
+const CommandKey = "command"
+
+// Command is data.command of a ConfigMap function config, and whether it is set.
+func Command(rl *ResourceList) (string, bool) {
+	fc := rl.FunctionConfig
+	if fc == nil || fc.node == nil || fc.Kind() != "ConfigMap" || fc.APIVersion() != "v1" {
+		return "", false
+	}
+	n := lookup(lookup(fc.node, "data"), CommandKey)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return "", false
+	}
+	return n.Value, true
+}
