@@ -5,10 +5,12 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(CURDIR)/bin:$(TOOLS_BIN):$(PATH)
 export RQLITE_KRM_TOOLS_BIN := $(TOOLS_BIN)
 VERSION ?= v0.1.0
+# The Argo CD plugin sidecar image (examples/argocd/Dockerfile).
+ARGOCD_IMAGE ?= ghcr.io/rqlite/rqlite-krm-argocd-cmp:$(VERSION)
 LDFLAGS := -s -w -X github.com/rqlite/rqlite-krm/fn/cli.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build tools demo test unit lint fuzz golden bench clean
+.PHONY: all build tools argocd-image demo test unit lint fuzz golden bench clean
 
 all: build
 
@@ -19,6 +21,13 @@ build:
 ## tools: install the pinned test tools (kustomize, kpt, rqlited, kube-apiserver, etcd, …), cached
 tools:
 	bash hack/install-tools.sh
+
+## argocd-image: the Argo CD plugin sidecar image ARGOCD_IMAGE, FROM scratch, pulling nothing:
+## bin/rqlite-fn, the pinned static kustomize and Debian's busybox-static staged into dist/argocd-image
+argocd-image: build
+	bash hack/install-tools.sh kustomize busybox >/dev/null
+	bash hack/stage-argocd-image.sh dist/argocd-image bin/rqlite-fn $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/busybox
+	docker build -f examples/argocd/Dockerfile --build-arg VERSION=$(VERSION) -t $(ARGOCD_IMAGE) dist/argocd-image
 
 ## demo: render a 3-voter cluster with a read-only pool from examples/rqlite.yaml
 demo: build
