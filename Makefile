@@ -7,11 +7,13 @@ export RQLITE_KRM_TOOLS_BIN := $(TOOLS_BIN)
 VERSION ?= v0.1.0
 # The function image: what the README, the specs' container form and the shrink Job name.
 IMAGE ?= ghcr.io/rqlite/rqlite-krm:$(VERSION)
+# The Argo CD plugin sidecar image (examples/argocd/Dockerfile).
+ARGOCD_IMAGE ?= ghcr.io/rqlite/rqlite-krm-argocd-cmp:$(VERSION)
 DOCKER ?= docker
 LDFLAGS := -s -w -X github.com/rqlite/rqlite-krm/fn/cli.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build image tools demo test unit lint fuzz golden bench clean
+.PHONY: all build image argocd-image tools demo test unit lint fuzz golden bench clean
 
 all: build
 
@@ -30,6 +32,13 @@ image: build
 ## tools: install the pinned test tools (kustomize, kpt, rqlited, kube-apiserver, etcd, …), cached
 tools:
 	bash hack/install-tools.sh
+
+## argocd-image: the Argo CD plugin sidecar image ARGOCD_IMAGE, FROM scratch, pulling nothing:
+## bin/rqlite-fn, the pinned static kustomize and Debian's busybox-static staged into dist/argocd-image
+argocd-image: build
+	bash hack/install-tools.sh kustomize busybox >/dev/null
+	bash hack/stage-argocd-image.sh dist/argocd-image bin/rqlite-fn $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/busybox
+	$(DOCKER) build -f examples/argocd/Dockerfile --build-arg VERSION=$(VERSION) -t $(ARGOCD_IMAGE) dist/argocd-image
 
 ## demo: render a 3-voter cluster with a read-only pool from examples/rqlite.yaml
 demo: build

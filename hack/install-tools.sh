@@ -18,6 +18,10 @@
 #
 # The cache key is the version alone: after changing hack/tools/<tool>/go.mod
 # (a replace, say) bump the version below too, or the old binary is reused.
+# The Argo CD tools are the exception: their key is the version plus a hash of
+# their module (go.mod, go.sum, the package's sources) and of the build
+# function, because hack/tools/argocd also holds our own code (cmpclient),
+# which changes without any version to bump.
 
 # Build steps are called indirectly (cached_build runs "$@", cleanup runs from
 # a trap), which shellcheck 0.9 reports as unreachable code.
@@ -34,13 +38,21 @@ KUBERNETES_VERSION=v1.37.1 # also pinned in hack/tools/kubernetes/go.mod
 # The oldest supported Kubernetes minor (the README's minimum): renders are
 # also dry-run applied to this kube-apiserver. 1.30.14 is 1.30's last patch.
 KUBERNETES_OLDEST_VERSION=v1.30.14 # also pinned in hack/tools/kubernetes-1.30/go.mod
+# Argo CD's Config Management Plugin server, and cmpclient (our repo-server
+# stand-in built from argo-cd's client code); v3.6.x needs Go 1.27.
+ARGOCD_VERSION=v3.5.8 # also pinned in hack/tools/argocd/go.mod
+# Debian's busybox-static gives the Argo CD sidecar image (FROM scratch) its sh
+# and grep. apt installs bookworm's current build; the upstream version is
+# checked, the Debian revision follows the mirror.
+BUSYBOX_VERSION=1.35.0
 KUBE_SCORE_VERSION=v1.20.0
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools, the first release that understands Go 1.26
 # x/perf has no release tags; this is master of 2026-05-12 (the proxy
 # refuses the 2026-06-10 commit).
 BENCHSTAT_VERSION=v0.0.0-20260512194132-3cf34090a3db
 
-ALL_TOOLS=(rqlited kustomize kpt kube-apiserver kube-controller-manager kube-apiserver-1.30 etcd kube-score benchstat staticcheck)
+ALL_TOOLS=(rqlited kustomize kpt kube-apiserver kube-controller-manager kube-apiserver-1.30 etcd kube-score benchstat staticcheck
+	argocd-cmp-server argocd-cmpclient busybox)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 TOOLS_SRC="$REPO_ROOT/hack/tools"
@@ -59,7 +71,8 @@ report() { printf '%s %s %s (%s)\n' "$1" "$2" "$3" "$4"; }
 usage() {
 	cat >&2 <<EOF
 usage: $0 [tool ...]
-tools: ${ALL_TOOLS[*]} (kubernetes = kube-apiserver kube-controller-manager)
+tools: ${ALL_TOOLS[*]} (kubernetes = kube-apiserver kube-controller-manager,
+       argocd = argocd-cmp-server argocd-cmpclient busybox)
 cache: $TOOLS_CACHE
 EOF
 }
@@ -144,6 +157,13 @@ build_go_install() { # build_go_install <pkg@version> <ldflags> <outdir>
 	(cd "$3" && go_env GOBIN="$3" go install -trimpath -ldflags "$2" "$1")
 }
 
+build_go_install_static() { # build_go_install_static <pkg@version> <ldflags> <outdir>
+	# For binaries that are also copied into an image FROM scratch (kustomize
+	# into the Argo CD sidecar): without cgo the net and os/user packages use
+	# their pure Go versions and the binary needs no libc.
+	CGO_ENABLED=0 build_go_install "$@"
+}
+
 build_rqlited() {
 	# stdout/stderr go to the build log here, whose tail cached_build prints.
 	if ! command -v "${CC:-gcc}" >/dev/null; then
@@ -186,6 +206,34 @@ build_kpt() {
 		-o "$1/kpt" github.com/GoogleContainerTools/kpt)
 }
 
+# argocd_key <package dir> <build function>: the cache key of a binary built
+# from hack/tools/argocd, so that editing the module, the package or the
+# recipe builds anew (see the comment at the top).
+argocd_key() {
+	local hash
+	hash="$(cd "$TOOLS_SRC/argocd" && {
+		cat go.mod go.sum
+		find "$1" -type f -name '*.go' | LC_ALL=C sort | xargs cat
+		declare -f "$2"
+	} | sha256sum | cut -c1-12)"
+	printf '%s-%s' "$ARGOCD_VERSION" "$hash"
+}
+
+build_argocd_cmp_server() {
+	# Static, stripped and version-stamped as Argo CD's release builds it
+	# (its Makefile's CGO_FLAG=0): Argo CD copies this binary into a sidecar
+	# image it knows nothing about, and ours is FROM scratch.
+	local pkg=github.com/argoproj/argo-cd/v3/common
+	(cd "$TOOLS_SRC/argocd" && go_env CGO_ENABLED=0 go build -mod=readonly -trimpath \
+		-ldflags "-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION" \
+		-o "$1/argocd-cmp-server" ./argocd-cmp-server)
+}
+
+build_argocd_cmpclient() {
+	(cd "$TOOLS_SRC/argocd" && go_env CGO_ENABLED=0 go build -mod=readonly -trimpath \
+		-ldflags "-s -w" -o "$1/argocd-cmpclient" ./cmpclient)
+}
+
 # --- per-tool installers ---------------------------------------------------
 
 install_kpt() {
@@ -215,31 +263,41 @@ install_kpt() {
 	cached_build kpt "$KPT_VERSION" kpt build_kpt
 }
 
+# apt_install <package>: installs one Debian package, as root or through
+# passwordless sudo; prints how long it took.
+apt_install() {
+	local pkg=$1
+	local -a sudo=()
+	if [[ $EUID -ne 0 ]]; then
+		if ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+			die "$pkg is not installed and this is not root: run 'sudo apt-get install -y $pkg', then rerun"
+		fi
+		sudo=(sudo -n)
+	fi
+	command -v apt-get >/dev/null || die "$pkg is not installed and there is no apt-get: install it (Debian bookworm's $pkg) by hand"
+	local log
+	mkdir -p "$TOOLS_CACHE/logs"
+	log="$TOOLS_CACHE/logs/$pkg-apt.log"
+	note "installing Debian package $pkg (log: $log)"
+	# A fresh CI image often ships without package lists.
+	if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+		"${sudo[@]}" apt-get update >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update failed; log: $log"; }
+	fi
+	# Lock::Timeout: another process (unattended upgrades, a colleague's
+	# run) may hold the dpkg lock for a while.
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		-o DPkg::Lock::Timeout=300 "$pkg" >>"$log" 2>&1 ||
+		{ tail -n 20 "$log" >&2; die "apt-get install $pkg failed; log: $log"; }
+}
+
 install_etcd() {
 	local status=system
 	if [[ ! -x /usr/bin/etcd ]]; then
-		local -a sudo=()
-		if [[ $EUID -ne 0 ]]; then
-			if ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
-				die "etcd is not installed and this is not root: run 'sudo apt-get install -y etcd-server', then rerun"
-			fi
-			sudo=(sudo -n)
-		fi
-		command -v apt-get >/dev/null || die "etcd is not installed and there is no apt-get: install etcd 3.4+ as /usr/bin/etcd"
-		local start=$SECONDS log
-		mkdir -p "$TOOLS_CACHE/logs"
-		log="$TOOLS_CACHE/logs/etcd-apt.log"
-		note "installing Debian package etcd-server (log: $log)"
-		# A fresh CI image often ships without package lists.
-		if ! apt-cache policy etcd-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-			"${sudo[@]}" apt-get update >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update failed; log: $log"; }
-		fi
-		# Lock::Timeout: another process (unattended upgrades, a colleague's
-		# run) may hold the dpkg lock for a while.
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-			-o DPkg::Lock::Timeout=300 etcd-server >>"$log" 2>&1 ||
-			{ tail -n 20 "$log" >&2; die "apt-get install etcd-server failed; log: $log"; }
+		local start=$SECONDS
+		apt_install etcd-server
 		[[ -x /usr/bin/etcd ]] || die "etcd-server installed but /usr/bin/etcd is missing"
+		local -a sudo=()
+		[[ $EUID -eq 0 ]] || sudo=(sudo -n)
 		stop_etcd_service "${sudo[@]}"
 		status="apt-get installed in $((SECONDS - start))s"
 	fi
@@ -248,6 +306,25 @@ install_etcd() {
 	[[ -n "$v" ]] || die "/usr/bin/etcd --version failed"
 	link_tool /usr/bin/etcd etcd
 	report etcd "$v" /usr/bin/etcd "$status"
+}
+
+# The static busybox that goes into the Argo CD sidecar image. Debian's
+# `busybox` package (dynamic) would install the same path; only the -static
+# one works in an image without libc, hence the check of the package name.
+install_busybox() {
+	local status=system bin=/bin/busybox
+	if ! dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
+		local start=$SECONDS
+		apt_install busybox-static
+		status="apt-get installed in $((SECONDS - start))s"
+	fi
+	[[ -x "$bin" ]] || die "busybox-static installed but $bin is missing"
+	local v
+	v="$("$bin" 2>&1 | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')"
+	[[ "$v" == "$BUSYBOX_VERSION" ]] ||
+		die "$bin is BusyBox ${v:-of unknown version}, want $BUSYBOX_VERSION (Debian bookworm's busybox-static)"
+	link_tool "$bin" busybox
+	report busybox "$v" "$bin" "$status"
 }
 
 # Tests start their own etcd on random loopback ports; a packaged service
@@ -264,14 +341,21 @@ stop_etcd_service() {
 install_one() {
 	case "$1" in
 	rqlited) cached_build rqlited "$RQLITE_VERSION" rqlited build_rqlited ;;
-	kustomize) cached_build kustomize "$KUSTOMIZE_VERSION" kustomize \
-		build_go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" "-s -w" ;;
+	# -static in the key: the cgo builds of v5.8.2 before it are not usable in
+	# the sidecar image, and must not be picked up from an older cache.
+	kustomize) cached_build kustomize "$KUSTOMIZE_VERSION-static" kustomize \
+		build_go_install_static "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" "-s -w" ;;
 	kpt) install_kpt ;;
 	kube-apiserver | kube-controller-manager)
 		cached_build "$1" "$KUBERNETES_VERSION" "$1" build_kube "$1" ;;
 	kube-apiserver-1.30) cached_build kube-apiserver "$KUBERNETES_OLDEST_VERSION" kube-apiserver-1.30 \
 		build_kube_apiserver_oldest ;;
 	etcd) install_etcd ;;
+	argocd-cmp-server) cached_build argocd-cmp-server "$(argocd_key argocd-cmp-server build_argocd_cmp_server)" \
+		argocd-cmp-server build_argocd_cmp_server ;;
+	argocd-cmpclient) cached_build argocd-cmpclient "$(argocd_key cmpclient build_argocd_cmpclient)" \
+		argocd-cmpclient build_argocd_cmpclient ;;
+	busybox) install_busybox ;;
 	kube-score) cached_build kube-score "$KUBE_SCORE_VERSION" kube-score \
 		build_go_install "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \
 		"-s -w -X main.version=${KUBE_SCORE_VERSION#v}" ;;
@@ -293,6 +377,7 @@ main() {
 			exit 0
 			;;
 		kubernetes) want+=(kube-apiserver kube-controller-manager) ;;
+		argocd) want+=(argocd-cmp-server argocd-cmpclient busybox) ;;
 		*)
 			[[ " ${ALL_TOOLS[*]} " == *" $arg "* ]] || {
 				usage

@@ -1,6 +1,7 @@
-// Package kustomize runs the repository's kustomize base and overlays, the kpt package, the Argo CD
-// plugin and the container form of the function through the real tools (kustomize v5.8.2, kpt
-// 1.0.0-beta.5x, sh), with the rqlite-fn built from this tree.
+// Package kustomize runs the repository's kustomize base and overlays, the kpt package and the
+// container form of the function through the real tools (kustomize v5.8.2, kpt 1.0.0-beta.5x),
+// with the rqlite-fn built from this tree, and checks the Argo CD plugin's configuration files
+// (the plugin itself runs in its real sidecar in e2e/argocd).
 //
 // TestMain builds rqlite-fn with `go build` into a temporary directory and every tool invocation
 // gets that directory first on PATH: the base names the function `rqlite-fn`, a bare name kustomize
