@@ -162,11 +162,7 @@ type writer struct {
 
 func startWriter(t *testing.T, cl *rqlite.Client) *writer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cl.Execute(ctx, rqlite.Stmt("CREATE TABLE w (id INTEGER PRIMARY KEY, at TEXT)")); err != nil {
-		t.Fatalf("create table: %v", err)
-	}
+	createWriterTable(t, cl)
 	w := &writer{cl: cl, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	t.Cleanup(func() { w.halt() })
@@ -268,4 +264,25 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// createWriterTable creates the writers' table. It is set-up, not what a test measures: a node
+// that has just formed or joined learns the leader only from its first heartbeat, which a loaded
+// 2-core machine can delay past the moment every pod is Ready (seen in CI: "leader not found"),
+// so the write retries until a leader answers.
+func createWriterTable(t *testing.T, cl *rqlite.Client) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cl.Execute(ctx, rqlite.Stmt("CREATE TABLE IF NOT EXISTS w (id INTEGER PRIMARY KEY, at TEXT)"))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create table: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

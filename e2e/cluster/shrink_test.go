@@ -297,21 +297,8 @@ type ackWriter struct {
 func startAckWriter(t *testing.T, cl *rqlite.Client) *ackWriter {
 	t.Helper()
 	// Right after a leadership transfer the followers learn the new leader only from its first
-	// heartbeat, which a loaded 2-core machine can delay past the transfer's return (seen in CI:
-	// "leader not found"), so the schema write retries until a leader answers.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := cl.Execute(ctx, rqlite.Stmt("CREATE TABLE IF NOT EXISTS w (id INTEGER PRIMARY KEY, at TEXT)"))
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("create table: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// heartbeat, too.
+	createWriterTable(t, cl)
 	w := &ackWriter{cl: cl, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	t.Cleanup(func() { w.halt() })
