@@ -391,10 +391,25 @@ func TestClientRealAuth(t *testing.T) {
 	nodes, err := c.Client(0).Nodes(ctx)
 	require.NoError(t, err)
 	assert.Len(t, nodes, 3)
-	target := c.Node((c.LeaderIndex() + 1) % 3).ID
+	ti := (c.LeaderIndex() + 1) % 3
+	target := c.Node(ti).ID
 	require.NoError(t, c.Client(0).TransferLeadership(ctx, target))
-	_, err = c.Client(1).Execute(ctx, rqlite.Stmt("CREATE TABLE x (id INTEGER)"))
+
+	// A write through a follower is forwarded to the new leader with the
+	// caller's credentials. TransferLeadership only promises that the target
+	// says it is leader: the other voters saw its election (which makes them
+	// forget the old leader) and learn the new one on its first heartbeat, so
+	// until then a write there fails with HTTP 500 "leader address: leader not
+	// found" (1 in 20 runs under load). Wait for the follower to name it.
+	follower := (ti + 1) % 3
+	require.Eventually(t, func() bool {
+		st, err := c.Client(follower).Status(ctx)
+		return err == nil && st.LeaderID == target
+	}, 10*time.Second, 20*time.Millisecond, "%s never named %s leader", c.Node(follower).ID, target)
+	_, err = c.Client(follower).Execute(ctx, rqlite.Stmt("CREATE TABLE x (id INTEGER)"))
 	require.NoError(t, err)
+	_, err = anon.Execute(ctx, rqlite.Stmt("CREATE TABLE y (id INTEGER)"))
+	assert.Equal(t, http.StatusUnauthorized, rqlite.StatusCode(err), "%v", err)
 }
 
 func TestClientRealClusterClientFailsOver(t *testing.T) {
