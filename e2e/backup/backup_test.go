@@ -338,7 +338,6 @@ func TestAutoBackupAndRestore(t *testing.T) {
 		// receive it through Raft.
 		rb := newRenderedNodes(t, specDoc(3, s3.URL, key, true))
 		b := rb.start(t, 3, false)
-		li := b.LeaderIndex()
 		waitFor(t, 15*time.Second, "restored rows on every voter", func() bool {
 			for i := range 3 {
 				rows, err := b.Client(i).Query(ctxFor(t, 5*time.Second), "none", "SELECT COUNT(*) FROM orders")
@@ -349,7 +348,17 @@ func TestAutoBackupAndRestore(t *testing.T) {
 			return true
 		})
 		assert.Equal(t, []string{"first", "second"}, rowIDs(t, b.ClusterClient()), "exactly what the backup held")
-		assert.Contains(t, b.LogTail(li, 300), "node auto-restored successfully")
+		// The first leader installs the backup. Not necessarily today's leader:
+		// under load the first leader can lose an election before the test
+		// asks, so count the voters that installed it instead.
+		var restored []string
+		for i := range 3 {
+			if strings.Contains(b.LogTail(i, 300), "node auto-restored successfully") {
+				restored = append(restored, b.Node(i).ID)
+			}
+		}
+		assert.NotEmpty(t, restored, "no voter logs that it installed the backup")
+		t.Logf("voters that installed the backup: %v", restored)
 	})
 }
 

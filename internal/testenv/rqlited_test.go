@@ -27,6 +27,27 @@ func rqliteMembers(t *testing.T, c *RqliteCluster, i int) map[string]bool {
 	return out
 }
 
+// assertMembersEventually waits until node i lists exactly want. Only the
+// leader's view changes when a configuration is appended; a follower's
+// changes when the leader's next append reaches it, which may be after the
+// change is committed by the others and the harness has moved on.
+func assertMembersEventually(t *testing.T, c *RqliteCluster, i int, want map[string]bool) {
+	t.Helper()
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		nodes, err := c.Client(i).Nodes(ctx)
+		if !assert.NoError(ct, err) {
+			return
+		}
+		got := map[string]bool{}
+		for _, n := range nodes {
+			got[n.ID] = n.Voter
+		}
+		assert.Equal(ct, want, got, "members in %s's view", c.Node(i).ID)
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
 func TestRqliteClusterLifecycle(t *testing.T) {
 	start := time.Now()
 	c := StartRqliteCluster(t, RqliteClusterOptions{Voters: 3, NonVoters: 1})
@@ -73,10 +94,13 @@ func TestRqliteClusterLifecycle(t *testing.T) {
 	ro := c.AddNode(AddNodeOptions{NonVoter: true})
 	assert.Equal(t, "rqlite-3", c.Node(v).ID)
 	assert.Equal(t, "rqlite-readonly-1", c.Node(ro).ID)
-	assert.Equal(t, map[string]bool{
+	want := map[string]bool{
 		"rqlite-0": true, "rqlite-1": true, "rqlite-2": true, "rqlite-3": true,
 		"rqlite-readonly-0": false, "rqlite-readonly-1": false,
-	}, rqliteMembers(t, c, v))
+	}
+	assert.Equal(t, want, rqliteMembers(t, c, c.LeaderIndex()))
+	// v was added before ro: it learns of ro on the leader's next append.
+	assertMembersEventually(t, c, v, want)
 	assert.Contains(t, c.LogTail(v, 100), "successfully joined cluster")
 }
 
@@ -105,8 +129,8 @@ func TestRqliteClusterDiscovery(t *testing.T) {
 	assert.NotContains(t, c.Node(3).Args, "-bootstrap-expect")
 	assert.NotContains(t, c.Node(3).Args, "-join")
 	assert.Contains(t, c.Node(3).Args, "-raft-non-voter=true")
-	assert.Equal(t, map[string]bool{"rqlite-0": true, "rqlite-1": true, "rqlite-2": true, "rqlite-readonly-0": false},
-		rqliteMembers(t, c, 3))
+	assertMembersEventually(t, c, 3,
+		map[string]bool{"rqlite-0": true, "rqlite-1": true, "rqlite-2": true, "rqlite-readonly-0": false})
 
 	// Scale-up: a fourth voter started with -bootstrap-expect 3 and the
 	// discovery list joins the running cluster instead of bootstrapping.
