@@ -30,6 +30,7 @@ import (
 
 	"github.com/rqlite/rqlite-krm/fn/generate"
 	"github.com/rqlite/rqlite-krm/fn/render"
+	"github.com/rqlite/rqlite-krm/internal/crds"
 	"github.com/rqlite/rqlite-krm/internal/testenv"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -568,22 +569,16 @@ func replicasOwners(obj metav1.Object) []string {
 	return out
 }
 
-// standInCRDs maps an API group to the file under testdata/ that defines its kinds: CRDs of
-// other projects that a render may use (cert-manager, Prometheus Operator).
-var standInCRDs = map[string]string{
-	"cert-manager.io":       "cert-manager-crds.yaml",
-	"monitoring.coreos.com": "prometheus-operator-crds.yaml",
-}
-
 var (
 	crdMu sync.Mutex
 	// crdInstalled records, per control plane, the group versions installed on it.
 	crdInstalled = map[*testenv.ControlPlane]map[string]bool{}
 )
 
-// ensureCRDs installs the stand-in CustomResourceDefinitions for the groups a render uses and
-// waits until the server serves them. A group without a stand-in fails the test with the
-// server's "no matches for kind" on apply.
+// ensureCRDs installs the CustomResourceDefinitions of the other projects whose groups a render
+// uses (cert-manager, the Prometheus operator), their own files from their pinned modules
+// (internal/crds), and waits until the server serves them. A group no project here defines fails
+// the test with the server's "no matches for kind" on apply.
 func ensureCRDs(e *env, m manifest) {
 	e.t.Helper()
 	crdMu.Lock()
@@ -594,13 +589,12 @@ func ensureCRDs(e *env, m manifest) {
 	installed := crdInstalled[e.cp]
 	for _, o := range m {
 		gv := o.GroupVersionKind().GroupVersion()
-		file, ok := standInCRDs[gv.Group]
-		if !ok || installed[gv.String()] {
+		if _, ok := crds.For(gv.Group); !ok || installed[gv.String()] {
 			continue
 		}
-		stream, err := os.ReadFile(filepath.Join("testdata", file))
+		stream, err := crds.Stream(gv.Group)
 		require.NoError(e.t, err)
-		require.NoError(e.t, testenv.ServerSideApply(e.ctx, e.cp, "", stream, fieldManager), "install %s", file)
+		require.NoError(e.t, testenv.ServerSideApply(e.ctx, e.cp, "", stream, fieldManager), "install the CRDs of %s", gv.Group)
 		e.eventually(gv.String()+" served", func() (bool, string) {
 			_, err := e.client.Discovery().ServerResourcesForGroupVersion(gv.String())
 			return err == nil, fmt.Sprint(err)

@@ -23,9 +23,7 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -270,18 +268,7 @@ func checkSelectors(e *env, m manifest) {
 		selected("NetworkPolicy "+np.Name, &np.Spec.PodSelector)
 	}
 	for _, o := range m.ofKind("PodMonitor") {
-		var sel metav1.LabelSelector
-		raw, _, _ := unstructured.NestedMap(o.Object, "spec", "selector")
-		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &sel))
-		what := "PodMonitor " + o.GetName()
-		ps := selected(what, &sel)
-		endpoints, _, _ := unstructured.NestedSlice(o.Object, "spec", "podMetricsEndpoints")
-		require.NotEmpty(t, endpoints, what)
-		for _, ep := range endpoints {
-			if port, _ := ep.(map[string]any)["port"].(string); port != "" {
-				namedPort(what, port, ps)
-			}
-		}
+		checkPodMonitor(e, e.live(o), pods)
 	}
 }
 
