@@ -82,7 +82,6 @@ func TestRenderKeepsTheImmutableFields(t *testing.T) {
 	assert.Equal(t, []string{"guide/rqlite"}, rep.Clusters)
 }
 
-
 // TestConflictsWriteNoSpec: every setting the render cannot take over in place is a conflict,
 // named by its path.
 func TestConflictsWriteNoSpec(t *testing.T) {

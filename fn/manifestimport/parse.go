@@ -2,6 +2,7 @@ package manifestimport
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -58,17 +59,17 @@ func (o *objects) add(doc []byte) error {
 	case tm.APIVersion == "apps/v1" && tm.Kind == "StatefulSet":
 		var s appsv1.StatefulSet
 		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-			return fmt.Errorf("StatefulSet %s: %w", tm.Metadata.Name, err)
+			return fmt.Errorf("reading StatefulSet %s: %w", tm.Metadata.Name, err)
 		}
 		o.statefulSets = append(o.statefulSets, &s)
 	case tm.APIVersion == "v1" && tm.Kind == "Service":
 		var s corev1.Service
 		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-			return fmt.Errorf("Service %s: %w", tm.Metadata.Name, err)
+			return fmt.Errorf("reading Service %s: %w", tm.Metadata.Name, err)
 		}
 		o.services = append(o.services, &s)
 	case tm.Kind == "":
-		return fmt.Errorf("not a Kubernetes object (no kind)")
+		return errors.New("not a Kubernetes object (no kind)")
 	default:
 		o.other = append(o.other, tm.Kind+"/"+tm.Metadata.Name)
 	}
