@@ -101,3 +101,24 @@ func stripComments(b []byte) []byte {
 	}
 	return out
 }
+
+// Objects reads manifests as Import does and returns the StatefulSets and Services, each in
+// namespace ns unless it names its own, for comparing with a render (`rqlite-fn plan
+// --manifests`); the kinds it does not read are returned by kind/name.
+func Objects(ns string, files ...[]byte) ([]*appsv1.StatefulSet, []*corev1.Service, []string, error) {
+	o, err := parse(files...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, s := range o.statefulSets {
+		if s.Namespace == "" {
+			s.Namespace = ns
+		}
+	}
+	for _, s := range o.services {
+		if s.Namespace == "" {
+			s.Namespace = ns
+		}
+	}
+	return o.statefulSets, o.services, o.other, nil
+}
