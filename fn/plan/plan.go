@@ -119,8 +119,8 @@ type object struct {
 	comp string
 }
 
-func (o *object) labels() map[string]any    { return mapAt(o.body, "metadata", "labels") }
-func (o *object) label(k string) string     { s, _ := o.labels()[k].(string); return s }
+func (o *object) labels() map[string]any { return mapAt(o.body, "metadata", "labels") }
+func (o *object) label(k string) string  { s, _ := o.labels()[k].(string); return s }
 func (o *object) component() string {
 	if o.comp != "" {
 		return o.comp
