@@ -16,14 +16,15 @@ import (
 // the commands that take none (or one too many). A command added to cli.Commands without an entry
 // here fails the test.
 var stray = map[string][][]string{
-	"render":      {{"--bogus", "x.yaml"}},
-	"version":     {{"extra"}, {"--bogus"}},
-	"verify":      {{"--bogus"}},
-	"plan":        {{"a.yaml", "b.yaml", "c.yaml"}, {"--git", "HEAD", "HEAD"}, {"--bogus", "a.yaml", "b.yaml"}},
-	"import-helm": {{"--bogus", "values.yaml", "--namespace", "db"}},
-	"schema":      {{"extra"}, {"--bogus"}},
-	"exporter":    {{"extra"}, {"--bogus"}},
-	"shrink":      {{"extra"}, {"--bogus"}},
+	"render":           {{"--bogus", "x.yaml"}},
+	"version":          {{"extra"}, {"--bogus"}},
+	"verify":           {{"--bogus"}},
+	"plan":             {{"a.yaml", "b.yaml", "c.yaml"}, {"--git", "HEAD", "HEAD"}, {"--bogus", "a.yaml", "b.yaml"}},
+	"import-helm":      {{"--bogus", "values.yaml", "--namespace", "db"}},
+	"import-manifests": {{"--bogus", "statefulset.yaml", "--namespace", "guide"}},
+	"schema":           {{"extra"}, {"--bogus"}},
+	"exporter":         {{"extra"}, {"--bogus"}},
+	"shrink":           {{"extra"}, {"--bogus"}},
 }
 
 // TestEveryCommandConventions: every subcommand prints its usage to stdout and exits 0 for -h and

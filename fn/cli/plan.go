@@ -30,10 +30,14 @@ const (
 
 const planUsageText = `usage: rqlite-fn plan [--output text|json] OLD NEW
        rqlite-fn plan [--output text|json] --git REV1 REV2 PATH
+       rqlite-fn plan [--output text|json] --manifests MANIFEST... SPEC
 
 Renders both RqliteSpecs and reports the objects created, changed and deleted, and what that does to a
 running cluster: restarts, voter shrink batches, quorum, immutable fields. An empty file (or a PATH
 missing at one of the two revisions) means "no cluster"; a PATH missing at both is an error.
+With --manifests, OLD is the manifests of a cluster the function did not render (rqlite's
+Kubernetes guide, hand-written, or kubectl get -o yaml), in the spec's namespace unless they name
+one: the plan shows what the adopting render changes, the rolling update and what stays.
 Flags may come before or after the arguments.
 
 exit 0: no breaking change; 1: a spec is invalid or cannot be read; 2: usage; 3: a breaking change
@@ -44,12 +48,19 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	output := fs.String("output", "text", "text or json")
 	fs.StringVar(output, "o", "text", "short for --output")
 	git := fs.Bool("git", false, "read PATH as of two git revisions")
+	manifests := fs.Bool("manifests", false, "OLD is one or more manifest files of a running cluster not rendered by the function (rqlite's Kubernetes guide), NEW the spec that adopts it")
 	pos, code, ok := parseArgs(fs, planUsageText, args, anyFiles, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if *output != "text" && *output != "json" {
 		return usageError(stderr, fs, planUsageText, fmt.Sprintf("--output must be text or json, not %q", *output))
+	}
+	if *manifests {
+		if *git || len(pos) < 2 {
+			return usageError(stderr, fs, planUsageText, "--manifests takes MANIFEST... SPEC (and no --git)")
+		}
+		return planManifests(pos[:len(pos)-1], pos[len(pos)-1], *output, stdout, stderr)
 	}
 	type source struct{ label, rev, path string }
 	var oldSrc, newSrc source

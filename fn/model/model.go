@@ -102,6 +102,10 @@ type Layout struct {
 	// UnlabelledClaims leaves the volumeClaimTemplates without labels, as the chart renders them:
 	// the field is immutable, so an adopted StatefulSet must keep the chart's exactly.
 	UnlabelledClaims bool
+	// NumericTargetPorts points Services at the container ports by number. An adopted cluster's
+	// pods name their ports differently (the guide's container port is "rqlite"), and during the
+	// rolling update a Service targeting a port name would leave out every pod not yet replaced.
+	NumericTargetPorts bool
 }
 
 // Mount paths of the optional features' Secrets.
@@ -125,6 +129,24 @@ var HelmChartLayout = Layout{
 	UnlabelledClaims: true,
 }
 
+// KubernetesConfigurationLayout is what the image's entrypoint does under the manifests of rqlite's
+// Kubernetes guide: PVC "rqlite-file" mounted at /rqlite/file with the data in
+// /rqlite/file/data, client Services on 4001, and the advertised addresses of `hostname -f`,
+// which in a StatefulSet pod is the fully qualified name under the governing Service.
+var KubernetesConfigurationLayout = Layout{
+	Claim: "rqlite-file", DataMount: "/rqlite/file", DataDir: "/rqlite/file/data",
+	ConfigMount: "/rqlite/config", SecretsRoot: "/rqlite", ServicePort: HTTPPort, FQDNRaft: true,
+	UnlabelledClaims: true, NumericTargetPorts: true,
+}
+
+// Guide labels and names: the guide's StatefulSet selects its pods by app=<name> alone, and that
+// selector is immutable.
+const (
+	GuideAppLabel       = v1alpha1.GuideAppLabel
+	GuideHeadlessSuffix = "-svc-internal"
+	GuideClientSuffix   = "-svc"
+)
+
 // Pool is one StatefulSet's worth of nodes.
 type Pool struct {
 	Component   string
@@ -147,15 +169,20 @@ func New(s *v1alpha1.RqliteSpec) *Cluster {
 		c.Instance = s.Spec.HelmRelease
 	}
 	roHeadless := name + "-readonly-headless"
-	if s.Spec.Naming == v1alpha1.NamingHelmChart {
+	headless, client := name+"-headless", name
+	switch s.Spec.Naming {
+	case v1alpha1.NamingHelmChart:
 		c.Layout = HelmChartLayout
 		roHeadless = name + "-headless-readonly"
+	case v1alpha1.NamingKubernetesConfiguration:
+		c.Layout = KubernetesConfigurationLayout
+		headless, client = name+GuideHeadlessSuffix, name+GuideClientSuffix
 	}
 	c.Voters = Pool{
 		Component:   ComponentVoter,
 		StatefulSet: name,
-		Headless:    name + "-headless",
-		Client:      name,
+		Headless:    headless,
+		Client:      client,
 		PDB:         name,
 		Replicas:    s.Spec.Voters.Replicas,
 		Spec:        &s.Spec.Voters.Pool,
@@ -213,6 +240,9 @@ func (c *Cluster) Labels(component string) map[string]string {
 	for k, v := range c.Spec.Metadata.Labels {
 		l[k] = v
 	}
+	for k, v := range c.standardSelector(component) {
+		l[k] = v
+	}
 	for k, v := range c.Selector(component) {
 		l[k] = v
 	}
@@ -224,8 +254,27 @@ func (c *Cluster) Labels(component string) map[string]string {
 }
 
 // Selector selects the pods of a component. It never contains values that change over the
-// cluster's life (version, counts): StatefulSet selectors are immutable.
+// cluster's life (version, counts): StatefulSet selectors are immutable. The voters of a cluster
+// adopted from the guide's manifests keep the guide's selector, app=<name>, so the StatefulSet
+// is updated in place; their pods carry the standard labels as well.
 func (c *Cluster) Selector(component string) map[string]string {
+	if component == ComponentVoter && c.Spec.Spec.Naming == v1alpha1.NamingKubernetesConfiguration {
+		return map[string]string{GuideAppLabel: c.Name}
+	}
+	return c.standardSelector(component)
+}
+
+// AdoptedPods selects, besides the cluster's pods, the pods of the adopted cluster that have not
+// been replaced yet (nil when there are none to expect): network policies must let both talk Raft
+// while the rolling update runs.
+func (c *Cluster) AdoptedPods() map[string]string {
+	if c.Spec.Spec.Naming == v1alpha1.NamingKubernetesConfiguration {
+		return map[string]string{GuideAppLabel: c.Name}
+	}
+	return nil
+}
+
+func (c *Cluster) standardSelector(component string) map[string]string {
 	s := map[string]string{
 		v1alpha1.LabelName:     AppName,
 		v1alpha1.LabelInstance: c.Instance,

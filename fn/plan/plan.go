@@ -114,11 +114,19 @@ type object struct {
 	body                              map[string]any
 	// client is, for a StatefulSet, the Service that load-balances over its pods.
 	client string
+	// comp is the component of an object written by hand (the guide's StatefulSet has no
+	// component label): the component of the rendered object it becomes.
+	comp string
 }
 
-func (o *object) labels() map[string]any    { return mapAt(o.body, "metadata", "labels") }
-func (o *object) label(k string) string     { s, _ := o.labels()[k].(string); return s }
-func (o *object) component() string         { return o.label("app.kubernetes.io/component") }
+func (o *object) labels() map[string]any { return mapAt(o.body, "metadata", "labels") }
+func (o *object) label(k string) string  { s, _ := o.labels()[k].(string); return s }
+func (o *object) component() string {
+	if o.comp != "" {
+		return o.comp
+	}
+	return o.label("app.kubernetes.io/component")
+}
 func (o *object) instance() string          { return o.label("app.kubernetes.io/instance") }
 func (o *object) ref() string               { return qualified(o.namespace, o.name) }
 func (o *object) is(kind, comp string) bool { return o.kind == kind && o.component() == comp }
@@ -159,6 +167,11 @@ func Compare(oldObjs, newObjs []render.Object) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return compareSides(oldSide, newSide, nil), nil
+}
+
+// compareSides plans between two loaded sides; extra adds consequences of the caller's.
+func compareSides(oldSide, newSide *side, extra func(*Report)) *Report {
 	r := &Report{Objects: []ObjectChange{}, Consequences: []Consequence{}, Restarts: []Restart{}}
 	for _, n := range newSide.objects {
 		ch := ObjectChange{APIVersion: n.apiVersion, Kind: n.kind, Name: n.name, Namespace: n.namespace, Fields: []string{}}
@@ -184,10 +197,13 @@ func Compare(oldObjs, newObjs []render.Object) (*Report, error) {
 		}
 	}
 	analyse(r, oldSide, newSide)
+	if extra != nil {
+		extra(r)
+	}
 	sort.SliceStable(r.Consequences, func(i, j int) bool {
 		return severityRank[r.Consequences[i].Severity] < severityRank[r.Consequences[j].Severity]
 	})
-	return r, nil
+	return r
 }
 
 var severityRank = map[string]int{Breaking: 0, Warning: 1, Info: 2}

@@ -40,11 +40,20 @@ func configMap(c *model.Cluster) *corev1.ConfigMap {
 	}
 }
 
+// targetPort is a container port by name, or by number in a layout whose adopted pods name their
+// ports differently.
+func targetPort(c *model.Cluster, name string, number int32) intstr.IntOrString {
+	if c.Layout.NumericTargetPorts {
+		return intstr.FromInt32(number)
+	}
+	return intstr.FromString(name)
+}
+
 func httpServicePort(c *model.Cluster) corev1.ServicePort {
 	return corev1.ServicePort{
 		Name:        model.HTTPPortName,
 		Port:        c.Layout.ServicePort,
-		TargetPort:  intstr.FromString(model.HTTPPortName),
+		TargetPort:  targetPort(c, model.HTTPPortName, model.HTTPPort),
 		Protocol:    corev1.ProtocolTCP,
 		AppProtocol: ptr(c.HTTPScheme()),
 	}
@@ -76,7 +85,7 @@ func headlessService(c *model.Cluster, p *model.Pool) *corev1.Service {
 	raft := corev1.ServicePort{
 		Name:       model.RaftPortName,
 		Port:       model.RaftPort,
-		TargetPort: intstr.FromString(model.RaftPortName),
+		TargetPort: targetPort(c, model.RaftPortName, model.RaftPort),
 		Protocol:   corev1.ProtocolTCP,
 	}
 	return &corev1.Service{
@@ -149,6 +158,17 @@ func rqlitePods(c *model.Cluster) *metav1.LabelSelector {
 	}
 }
 
+// clusterPeers are the pods that may talk Raft and HTTP with the cluster's pods: its own and, while
+// an adopted cluster is rolled onto the render, the pods not replaced yet (they carry only the
+// adopted cluster's labels, and the replaced nodes must keep reaching them and being reached).
+func clusterPeers(c *model.Cluster) []networkingv1.NetworkPolicyPeer {
+	peers := []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}}
+	if a := c.AdoptedPods(); a != nil {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: a}})
+	}
+	return peers
+}
+
 func tcpPort(p int32) networkingv1.NetworkPolicyPort {
 	tcp, port := corev1.ProtocolTCP, intstr.FromInt32(p)
 	return networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port}
@@ -186,7 +206,7 @@ func networkPolicies(c *model.Cluster) []Object {
 		dnsEgress(),
 		{
 			Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort), tcpPort(model.RaftPort)},
-			To:    []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
+			To:    clusterPeers(c),
 		},
 	}
 	if b := c.Spec.Spec.Backup; b != nil {
@@ -197,7 +217,7 @@ func networkPolicies(c *model.Cluster) []Object {
 		{Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.HTTPPort)}, From: clients},
 		{
 			Ports: []networkingv1.NetworkPolicyPort{tcpPort(model.RaftPort)},
-			From:  []networkingv1.NetworkPolicyPeer{{PodSelector: rqlitePods(c)}},
+			From:  clusterPeers(c),
 		},
 	}
 	if m := c.Spec.Spec.Metrics; m != nil && m.Enabled {

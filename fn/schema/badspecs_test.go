@@ -88,55 +88,57 @@ var schemaVerdicts = map[string]string{
 	"unknown-nested-field-with-suggestion":    rejected,
 	"unknown-metadata-field":                  rejected,
 	"unknown-field-deep-in-a-kubernetes-type": rejected,
-	"wrong-type":                  rejected,
-	"fractional-count":            rejected, // type integer
-	"list-where-object-expected":  rejected,
-	"string-where-bool-expected":  rejected,
-	"zero-voters":                 rejected, // minimum 1
-	"negative-voters":             rejected,
-	"absurd-voters":               rejected, // maximum 99
-	"read-only-without-voters":    rejected,
-	"negative-read-only":          rejected, // minimum 0
-	"name-not-dns":                rejected, // pattern
-	"name-starts-with-digit":      rejected,
-	"name-too-long":               rejected, // maxLength 40
-	"missing-name":                rejected, // required
-	"bad-namespace":               rejected,
-	"wrong-apiversion":            rejected, // enum
-	"wrong-kind":                  rejected,
-	"bad-storage-quantity":        rejected, // quantity pattern
-	"zero-storage":                accepted, // "0" is a well-formed quantity; positivity is a value check
-	"bad-resource-quantity":       rejected,
-	"request-above-limit":         accepted, // compares two fields
-	"hpa-min-above-max":           accepted, // compares two fields
-	"hpa-min-zero":                rejected,
-	"hpa-target-not-a-percentage": rejected, // maximum 100
-	"replicas-and-autoscaling":    rejected, // not: required both
-	"managed-flag":                rejected, // pattern: only the allowed flags
-	"non-voter-flag-on-voters":    rejected,
-	"flag-not-valid-in-v10":       rejected,
-	"arg-not-a-flag":              accepted, // could be the value of a flag before it: Validate sees the neighbours
-	"unknown-flag":                rejected,
-	"managed-tls-flag":            rejected,
-	"newline-in-an-arg":           rejected, // no control characters
-	"flag-missing-its-value":      accepted, // a value may follow as the next item
-	"floating-image":              accepted, // image references are parsed, not matched
-	"untagged-image":              accepted,
-	"bad-image":                   accepted,
-	"bad-pull-policy":             rejected, // enum
-	"bad-service-type":            rejected,
-	"source-ranges-without-lb":    accepted, // depends on service.type
-	"bad-retention":               rejected,
-	"bad-cluster-domain":          rejected, // pattern
-	"reserved-volume-name":        accepted, // names the renderer uses
-	"mount-of-unknown-volume":     accepted, // a cross-reference
-	"mount-over-data-dir":         accepted, // paths the renderer uses
-	"reserved-env":                accepted,
-	"selector-label":              accepted, // label keys the renderer uses
-	"probe-zero-period":           rejected, // minimum 1
-	"bad-anti-affinity-mode":      rejected, // enum
-	"bad-cidr":                    accepted, // CIDR syntax
-	"empty-peer":                  accepted, // an object with no field set
+	"wrong-type":                     rejected,
+	"fractional-count":               rejected, // type integer
+	"list-where-object-expected":     rejected,
+	"string-where-bool-expected":     rejected,
+	"zero-voters":                    rejected, // minimum 1
+	"negative-voters":                rejected,
+	"absurd-voters":                  rejected, // maximum 99
+	"read-only-without-voters":       rejected,
+	"negative-read-only":             rejected, // minimum 0
+	"name-not-dns":                   rejected, // pattern
+	"name-starts-with-digit":         rejected,
+	"name-too-long":                  rejected, // maxLength 40
+	"missing-name":                   rejected, // required
+	"bad-namespace":                  rejected,
+	"wrong-apiversion":               rejected, // enum
+	"wrong-kind":                     rejected,
+	"bad-storage-quantity":           rejected, // quantity pattern
+	"zero-storage":                   accepted, // "0" is a well-formed quantity; positivity is a value check
+	"bad-resource-quantity":          rejected,
+	"request-above-limit":            accepted, // compares two fields
+	"hpa-min-above-max":              accepted, // compares two fields
+	"guide-naming-app-label":         accepted, // a label key reserved only under one naming
+	"guide-naming-without-namespace": accepted, // a field required only under one naming
+	"hpa-min-zero":                   rejected,
+	"hpa-target-not-a-percentage":    rejected, // maximum 100
+	"replicas-and-autoscaling":       rejected, // not: required both
+	"managed-flag":                   rejected, // pattern: only the allowed flags
+	"non-voter-flag-on-voters":       rejected,
+	"flag-not-valid-in-v10":          rejected,
+	"arg-not-a-flag":                 accepted, // could be the value of a flag before it: Validate sees the neighbours
+	"unknown-flag":                   rejected,
+	"managed-tls-flag":               rejected,
+	"newline-in-an-arg":              rejected, // no control characters
+	"flag-missing-its-value":         accepted, // a value may follow as the next item
+	"floating-image":                 accepted, // image references are parsed, not matched
+	"untagged-image":                 accepted,
+	"bad-image":                      accepted,
+	"bad-pull-policy":                rejected, // enum
+	"bad-service-type":               rejected,
+	"source-ranges-without-lb":       accepted, // depends on service.type
+	"bad-retention":                  rejected,
+	"bad-cluster-domain":             rejected, // pattern
+	"reserved-volume-name":           accepted, // names the renderer uses
+	"mount-of-unknown-volume":        accepted, // a cross-reference
+	"mount-over-data-dir":            accepted, // paths the renderer uses
+	"reserved-env":                   accepted,
+	"selector-label":                 accepted, // label keys the renderer uses
+	"probe-zero-period":              rejected, // minimum 1
+	"bad-anti-affinity-mode":         rejected, // enum
+	"bad-cidr":                       accepted, // CIDR syntax
+	"empty-peer":                     accepted, // an object with no field set
 	// Pod Security rules on the user's own containers and container names are Validate's.
 	"privileged-sidecar":               accepted,
 	"init-container-adds-a-capability": accepted,

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -273,8 +274,20 @@ func (c *cluster) reported(o *object) bool {
 
 // ownPods reports whether a policy peer admits only pods of this cluster.
 func (c *cluster) ownPods(peer networkingv1.NetworkPolicyPeer) bool {
-	return peer.IPBlock == nil && peer.NamespaceSelector == nil && peer.PodSelector != nil &&
-		peer.PodSelector.MatchLabels[labelInstance] == c.instance && peer.PodSelector.MatchLabels[labelName] == model.AppName
+	if peer.IPBlock != nil || peer.NamespaceSelector != nil || peer.PodSelector == nil {
+		return false
+	}
+	if peer.PodSelector.MatchLabels[labelInstance] == c.instance && peer.PodSelector.MatchLabels[labelName] == model.AppName {
+		return true
+	}
+	// A cluster adopted in place (naming: kubernetes-configuration) also admits the pods its
+	// StatefulSet's immutable selector selects: those not yet replaced carry only that label.
+	for _, s := range c.statefulSets() {
+		if sel := s.sts.Spec.Selector; sel != nil && reflect.DeepEqual(peer.PodSelector, sel) {
+			return true
+		}
+	}
+	return false
 }
 
 // reachesEvery reports whether the peers cover the pods of every StatefulSet (an empty list

@@ -18,6 +18,10 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 )
 
+// GuideAppLabel is the one label of the pods of rqlite's Kubernetes guide, app=<name>, which the
+// guide's StatefulSet selects on (naming: kubernetes-configuration).
+const GuideAppLabel = "app"
+
 // ReservedLabels are the label keys the function sets itself.
 var ReservedLabels = []string{LabelName, LabelInstance, LabelComponent, LabelVersion, LabelManagedBy}
 

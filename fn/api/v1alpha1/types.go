@@ -81,8 +81,9 @@ type ClusterSpec struct {
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount,omitempty"`
 	// Metrics adds a Prometheus exporter sidecar to every pod and, optionally, a PodMonitor.
 	Metrics *MetricsSpec `json:"metrics,omitempty"`
-	// Naming chooses the layout of names and paths: "default", or "helm-chart" to adopt a cluster
-	// created by the rqlite Helm chart (same StatefulSets, headless Services, volume claim
+	// Naming chooses the layout of names and paths: "default", "helm-chart" to adopt a cluster
+	// created by the rqlite Helm chart, or "kubernetes-configuration" to adopt one built from
+	// rqlite's Kubernetes guide (same StatefulSets, headless Services, selectors, volume claim
 	// templates, data directory, node ids and Raft addresses, so its PVCs and membership are reused).
 	Naming NamingStyle `json:"naming,omitempty"`
 	// HelmRelease is the Helm release name of an adopted chart cluster (naming: helm-chart). The
@@ -118,6 +119,10 @@ type NamingStyle string
 const (
 	NamingDefault   NamingStyle = "default"
 	NamingHelmChart NamingStyle = "helm-chart"
+	// NamingKubernetesConfiguration keeps the names of rqlite's kubernetes-configuration
+	// manifests (the Kubernetes guide): StatefulSet <name> selecting app=<name>, headless Service
+	// <name>-svc-internal, client Service <name>-svc, claim template rqlite-file.
+	NamingKubernetesConfiguration NamingStyle = "kubernetes-configuration"
 )
 
 // ServiceAccountSpec configures the rqlite pods' ServiceAccount.

@@ -124,13 +124,30 @@ func Validate(s *RqliteSpec) Problems {
 	validateImage(&ps, "spec.shrink.image", c.Shrink.Image)
 	switch c.Naming {
 	case NamingDefault:
-	case NamingHelmChart:
+	case NamingHelmChart, NamingKubernetesConfiguration:
 		if s.Metadata.Namespace == "" {
-			ps.add("metadata.namespace", "helm-chart naming writes fully qualified Raft addresses, as the chart's nodes advertise them, which name the namespace",
-				"set metadata.namespace to the Helm release's namespace")
+			ps.add("metadata.namespace", fmt.Sprintf("%s naming writes fully qualified Raft addresses, as the adopted cluster's nodes advertise them, which name the namespace", c.Naming),
+				"set metadata.namespace to the namespace the cluster runs in")
 		}
 	default:
-		ps.add("spec.naming", fmt.Sprintf("unknown naming %q", c.Naming), "write default or helm-chart")
+		ps.add("spec.naming", fmt.Sprintf("unknown naming %q", c.Naming), "write default, helm-chart or kubernetes-configuration")
+	}
+	if c.Naming == NamingKubernetesConfiguration {
+		// The voters' selector is app=<name>: a label "app" of the user's would be overridden or,
+		// on the read-only pods, put them under the voters' StatefulSet, Services and PDB.
+		for _, l := range []struct {
+			path string
+			m    map[string]string
+		}{{"metadata.labels", s.Metadata.Labels}, {"spec.voters.podLabels", c.Voters.PodLabels}} {
+			if _, ok := l.m[GuideAppLabel]; ok {
+				ps.add(l.path+"."+GuideAppLabel, "with naming: kubernetes-configuration the voters are selected by app=<name>, which the function sets", "use another label key")
+			}
+		}
+		if ro := c.ReadOnly; ro != nil {
+			if _, ok := ro.PodLabels[GuideAppLabel]; ok {
+				ps.add("spec.readOnly.podLabels."+GuideAppLabel, "with naming: kubernetes-configuration the voters are selected by app=<name>: read-only pods with that label would be counted as voters", "use another label key")
+			}
+		}
 	}
 	if c.HelmRelease != "" {
 		if c.Naming != NamingHelmChart {
