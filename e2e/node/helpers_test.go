@@ -35,7 +35,13 @@ func newEnv(t *testing.T, prefix string) *env {
 // render runs the function in-process on a spec with the given number of voters.
 func (e *env) render(voters int) []byte {
 	e.t.Helper()
-	spec := fmt.Sprintf("apiVersion: rqlite.io/v1alpha1\nkind: RqliteSpec\nmetadata:\n  name: rqlite\n  namespace: %s\nspec:\n  voters:\n    replicas: %d\n", e.ns, voters)
+	return e.renderSpec(voters, "")
+}
+
+// renderSpec is render with more of the voters' pool spec (indented YAML under spec.voters).
+func (e *env) renderSpec(voters int, pool string) []byte {
+	e.t.Helper()
+	spec := fmt.Sprintf("apiVersion: rqlite.io/v1alpha1\nkind: RqliteSpec\nmetadata:\n  name: rqlite\n  namespace: %s\nspec:\n  voters:\n    replicas: %d\n%s", e.ns, voters, pool)
 	res := generate.FromYAML([]byte(spec))
 	if res.Problems.HasErrors() {
 		e.t.Fatalf("render %d voters: %v", voters, res.Problems)
