@@ -446,3 +446,28 @@ func (n *Node) WriteLogTails(w *os.File, lines int) {
 		}
 	}
 }
+
+// ContainerLogs returns what a container of a pod incarnation wrote, from the kubelet's log
+// files (CRI format: "<time> <stream> <tag> <line>"), every restart's file in order. It reads
+// the files rather than asking the API (pods/log) because the API server has no client
+// certificate for the kubelet here.
+func (n *Node) ContainerLogs(namespace, pod, uid, container string) (string, error) {
+	dir := n.path("kubelet", "pod-logs", namespace+"_"+pod+"_"+uid, container)
+	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("no log files in %s", dir)
+	}
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		b.Write(data)
+	}
+	return b.String(), nil
+}
