@@ -149,7 +149,8 @@ type writer struct {
 	failures []error
 }
 
-func startWriter(t *testing.T, cl *rqlite.Client) *writer {
+// createWriterTable creates the writers' table, retrying until a leader answers.
+func createWriterTable(t *testing.T, cl *rqlite.Client) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -157,13 +158,18 @@ func startWriter(t *testing.T, cl *rqlite.Client) *writer {
 		_, err := cl.Execute(ctx, rqlite.Stmt("CREATE TABLE IF NOT EXISTS w (id INTEGER PRIMARY KEY, at TEXT)"))
 		cancel()
 		if err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("create table: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func startWriter(t *testing.T, cl *rqlite.Client) *writer {
+	t.Helper()
+	createWriterTable(t, cl)
 	w := &writer{cl: cl, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	t.Cleanup(func() { w.halt() })
