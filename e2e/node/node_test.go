@@ -78,9 +78,12 @@ func TestThreeVotersFormOnRealNode(t *testing.T) {
 	}
 	sc := rqlite.MustNew(rqlite.Options{URLs: []string{"http://" + svc.Spec.ClusterIP + ":4001"},
 		HTTPClient: node.HTTPClient(), Timeout: 10 * time.Second})
-	if _, err := sc.Execute(ctx, rqlite.Stmt("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")); err != nil {
-		t.Fatalf("create table through the Service IP: %v", err)
-	}
+	// kube-proxy programs the Service's endpoints a moment after the pods turn Ready (until
+	// then the ClusterIP refuses connections), as in any cluster: retry until it has.
+	e.waitFor(30*time.Second, "create table through the Service IP", func(ctx context.Context) error {
+		_, err := sc.Execute(ctx, rqlite.Stmt("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)"))
+		return err
+	})
 	if _, err := sc.Execute(ctx, rqlite.Stmt("INSERT INTO t(v) VALUES(?)", "hello")); err != nil {
 		t.Fatalf("insert through the Service IP: %v", err)
 	}

@@ -141,18 +141,26 @@ metricsBindAddress: 127.0.0.1:10249
 `, kubeconfig, NodeName, PodCIDR)
 }
 
-// corefile: CoreDNS serving cluster.local from the API like kubeadm's default Corefile, minus
-// forwarding (nothing outside this cluster may be asked) and minus its `cache 30`: answers carry
-// the kubernetes plugin's 5 s TTL, so a test sees a pod that became ready within seconds rather
-// than half a minute (a difference of timing only, which the tests' waits would absorb).
+// corefile: CoreDNS serving cluster.local from the API like kubeadm's default Corefile, with
+// two differences. No `forward`: nothing outside this cluster may be asked, so every other name
+// gets NXDOMAIN, which is what an upstream resolver answers for the names pods try here (the
+// search list's leftovers such as "rqlite-4.rqlite-headless."); without the template, CoreDNS
+// answers SERVFAIL ("no next plugin found"), which no real cluster does. No `cache 30`: answers
+// carry the kubernetes plugin's 5 s TTL, so a test sees a pod that became ready within seconds
+// rather than half a minute (a difference of timing only).
 func corefile(kubeconfig string) string {
-	return fmt.Sprintf(`.:53 {
-    bind %s
+	return fmt.Sprintf(`cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind %[1]s
     errors
     kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s testenv
+        kubeconfig %[2]s testenv
         pods insecure
-        fallthrough in-addr.arpa ip6.arpa
+    }
+}
+.:53 {
+    bind %[1]s
+    template ANY ANY {
+        rcode NXDOMAIN
     }
 }
 `, NodeIP, kubeconfig)
