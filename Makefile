@@ -13,7 +13,7 @@ DOCKER ?= docker
 LDFLAGS := -s -w -X github.com/rqlite/rqlite-krm/fn/cli.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build image argocd-image tools demo test unit lint fuzz golden bench clean
+.PHONY: all build image argocd-image tools demo test unit lint fuzz golden bench helm-reference clean
 
 all: build
 
@@ -69,6 +69,12 @@ fuzz:
 	$(GO) test ./fn/generate -run '^$$' -fuzz '^FuzzFromYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./fn/api/v1alpha1 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./fn/render -run '^$$' -fuzz '^FuzzYAMLWriter$$' -fuzztime $(FUZZTIME)
+
+## helm-reference: compare internal/helmchart's facts about the Helm chart 2.0.0 with real
+## `helm template` renders in HELM_REFERENCE (README, Testing); not part of `make test`
+helm-reference:
+	@if [ -z "$(HELM_REFERENCE)" ]; then echo "usage: make helm-reference HELM_REFERENCE=/path/to/renders" >&2; exit 2; fi
+	$(GO) run ./internal/helmchart/cmd/helm-reference "$(HELM_REFERENCE)"
 
 ## golden: rewrite the golden files under testdata/ (review the diff before committing)
 golden: build

@@ -1,13 +1,14 @@
 // Package helmadopt runs the migration runbook of docs/helm-migration.md against a real
 // kube-apiserver v1.37.1 with kube-controller-manager (internal/testenv): a release of the rqlite
-// Helm chart 2.0.0 is installed from the chart's reference render (as Helm 3 creates objects:
+// Helm chart 2.0.0 is installed from the chart's render (as Helm 3 creates objects:
 // field manager "helm", Update operations, its release annotations and release Secret), then
 // `rqlite-fn import-helm` + render take it over step by step, and the server and the StatefulSet
 // controller judge every step. There is no kubelet or scheduler: Pods are created and stay
 // Pending, which is enough to see which Pods the controller keeps, adopts and replaces.
 //
-// The reference render is the team's shared data (../shared beside the repository), read in
-// place and never copied here. A missing tool fails the run: `make tools`.
+// The chart's render is built from internal/helmchart's facts (the objects, names, labels,
+// selectors, claim templates and pod template fields the runbook depends on), which `make
+// helm-reference` compares with a real `helm template`. A missing tool fails the run: `make tools`.
 package helmadopt
 
 import (
@@ -17,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,6 +27,7 @@ import (
 	"github.com/rqlite/rqlite-krm/fn/generate"
 	"github.com/rqlite/rqlite-krm/fn/helmimport"
 	"github.com/rqlite/rqlite-krm/fn/render"
+	"github.com/rqlite/rqlite-krm/internal/helmchart"
 	"github.com/rqlite/rqlite-krm/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -155,10 +156,11 @@ func decode(t *testing.T, stream []byte) []*unstructured.Unstructured {
 	return objs
 }
 
-func reference(t *testing.T, name string) []byte {
+// chartRender is the chart's render for a values case of internal/helmchart.
+func chartRender(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "..", "shared", "reference", "helm-chart-2.0.0", name))
-	require.NoError(t, err, "the Helm chart reference data is the team's shared data (../shared beside the repository)")
+	b, err := helmchart.Lookup(name).YAML()
+	require.NoError(t, err)
 	return b
 }
 
@@ -320,7 +322,7 @@ func (e *env) apply(objs []*unstructured.Unstructured, kinds ...string) error {
 func TestAdoptHelmRelease(t *testing.T) {
 	e := newEnv(t, "adopt")
 	ns := e.ns
-	chartObjs := e.helmInstall(reference(t, "helm-render-3voters-3readonly.yaml"), nil)
+	chartObjs := e.helmInstall(chartRender(t, "three-voters-readonly"), nil)
 
 	stsNames := []string{"rqlite", "rqlite-readonly"}
 	before := map[string]*appsv1.StatefulSet{}
@@ -350,7 +352,7 @@ func TestAdoptHelmRelease(t *testing.T) {
 	}
 
 	// 1–2: import the release's values and render.
-	values := string(reference(t, "values/values-3ro3.yaml"))
+	values := helmchart.Lookup("three-voters-readonly").Values
 	ours, res := importAndRender(t, ns, values)
 	assert.Empty(t, res.Report.Unsupported())
 
@@ -459,8 +461,8 @@ func TestAdoptHelmRelease(t *testing.T) {
 func TestForceApplyAloneKeepsHelmsFields(t *testing.T) {
 	e := newEnv(t, "force-only")
 	ns := e.ns
-	e.helmInstall(reference(t, "helm-render-3voters.yaml"), nil)
-	ours, _ := importAndRender(t, ns, string(reference(t, "values/values-3.yaml")))
+	e.helmInstall(chartRender(t, "three-voters"), nil)
+	ours, _ := importAndRender(t, ns, helmchart.Lookup("three-voters").Values)
 	err := e.apply(ours)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "preStop")
@@ -475,8 +477,8 @@ func TestAdoptedNodePortIsKept(t *testing.T) {
 	e := newEnv(t, "nodeport")
 	ns := e.ns
 	// The chart's render for service.type NodePort, service.nodePort 31004: the 3-voter
-	// reference with the client Service changed as the chart's template changes it.
-	e.helmInstall(reference(t, "helm-render-3voters.yaml"), func(o *unstructured.Unstructured) {
+	// render with the client Service changed as the chart's template changes it.
+	e.helmInstall(chartRender(t, "three-voters"), func(o *unstructured.Unstructured) {
 		if o.GetKind() != "Service" || o.GetName() != "rqlite" {
 			return
 		}

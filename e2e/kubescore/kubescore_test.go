@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rqlite/rqlite-krm/internal/helmchart"
 	"github.com/rqlite/rqlite-krm/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -230,15 +231,18 @@ func TestKubeScoreGate(t *testing.T) {
 	}
 }
 
-// TestKubeScoreGateCanFail scores the Helm chart's reference render under the same settings: it
-// lacks memory and ephemeral-storage limits and container security contexts, so the gate must
-// report CRITICAL findings for it that no entry accepts.
+// TestKubeScoreGateCanFail scores the Helm chart's render (3 voters + 3 read-only, built from
+// internal/helmchart's facts) under the same settings: it lacks memory and ephemeral-storage
+// limits and container security contexts, so the gate must report CRITICAL findings for it that
+// no entry accepts.
 func TestKubeScoreGateCanFail(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	bin := testenv.Tool(t, "kube-score")
 	p := loadPolicy(t, root)
-	// Read where the team keeps it (../shared); it is never copied into the repository.
-	helmReference := testenv.SharedReference(t, "helm-chart-2.0.0", "helm-render-3voters-3readonly.yaml")
+	stream, err := helmchart.Lookup("three-voters-readonly").YAML()
+	require.NoError(t, err)
+	helmReference := filepath.Join(t.TempDir(), "helm-chart.yaml")
+	require.NoError(t, os.WriteFile(helmReference, stream, 0o644))
 
 	var critical []string
 	for _, f := range score(t, bin, root, p, []string{helmReference}) {

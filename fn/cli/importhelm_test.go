@@ -10,12 +10,10 @@ import (
 
 	"github.com/rqlite/rqlite-krm/fn/generate"
 	"github.com/rqlite/rqlite-krm/fn/helmimport"
+	"github.com/rqlite/rqlite-krm/internal/helmchart"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// helmValues are the rqlite Helm chart 2.0.0's reference values files, in the team's shared data.
-const helmValues = "../../../shared/reference/helm-chart-2.0.0/values"
 
 func runImport(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -25,11 +23,12 @@ func runImport(t *testing.T, stdin string, args ...string) (int, string, string)
 }
 
 func TestImportHelmExitCodes(t *testing.T) {
+	// The chart's values cases (internal/helmchart) as files, as a user passes them.
+	dir := t.TempDir()
 	abs := func(name string) string {
-		p, err := filepath.Abs(filepath.Join(helmValues, name))
-		require.NoError(t, err)
-		_, err = os.Stat(p)
-		require.NoError(t, err, "the Helm chart reference values are part of the team's shared data (../shared)")
+		c := helmchart.Lookup(name)
+		p := filepath.Join(dir, c.ValuesFile)
+		require.NoError(t, os.WriteFile(p, []byte(c.Values), 0o644))
 		return p
 	}
 	for _, tc := range []struct {
@@ -40,16 +39,16 @@ func TestImportHelmExitCodes(t *testing.T) {
 		stdout   bool     // a spec is written
 		stderrIn []string // the report or message says so
 	}{
-		{"clean import", []string{abs("values-3.yaml"), "--namespace", "db"}, "", 0, true, []string{"mapped       replicaCount -> spec.voters.replicas", "0 unsupported; 0 action(s) required"}},
-		{"values that need a decision", []string{abs("values-full.yaml"), "-n=db"}, "", 3, true, []string{"unsupported  ingress", "BEFORE YOU APPLY THE RENDER (12):"}},
+		{"clean import", []string{abs("three-voters"), "--namespace", "db"}, "", 0, true, []string{"mapped       replicaCount -> spec.voters.replicas", "0 unsupported; 0 action(s) required"}},
+		{"values that need a decision", []string{abs("fullfeatures"), "-n=db"}, "", 3, true, []string{"unsupported  ingress", "BEFORE YOU APPLY THE RENDER (12):"}},
 		{"unknown values key", []string{"-", "--namespace=db"}, "replicaCount: 3\nreplicas: 5\n", 3, true, []string{"unsupported  replicas", "not a value of the rqlite chart 2.0.0"}},
-		{"missing namespace", []string{abs("values-3.yaml")}, "", 2, false, []string{"--namespace is required", "fully qualified Raft addresses"}},
+		{"missing namespace", []string{abs("three-voters")}, "", 2, false, []string{"--namespace is required", "fully qualified Raft addresses"}},
 		{"no values file", []string{"--namespace", "db"}, "", 2, false, []string{"no values file"}},
-		{"unknown flag", []string{abs("values-3.yaml"), "--namespace", "db", "--set", "x=1"}, "", 2, false, []string{`unknown flag "--set"`}},
-		{"bad report format", []string{abs("values-3.yaml"), "--namespace", "db", "--report", "xml"}, "", 2, false, []string{"--report takes text or json"}},
+		{"unknown flag", []string{abs("three-voters"), "--namespace", "db", "--set", "x=1"}, "", 2, false, []string{`unknown flag "--set"`}},
+		{"bad report format", []string{abs("three-voters"), "--namespace", "db", "--report", "xml"}, "", 2, false, []string{"--report takes text or json"}},
 		{"missing file", []string{"/nonexistent/values.yaml", "--namespace", "db"}, "", 1, false, []string{"no such file"}},
 		{"not YAML", []string{"-", "--namespace", "db"}, "replicaCount: [\n", 1, false, []string{"values file 1"}},
-		{"bad release name", []string{abs("values-3.yaml"), "--namespace", "db", "--release", "Prod_DB"}, "", 1, false, []string{"not a Helm release name"}},
+		{"bad release name", []string{abs("three-voters"), "--namespace", "db", "--release", "Prod_DB"}, "", 1, false, []string{"not a Helm release name"}},
 		{"spec the function refuses", []string{"-", "--namespace", "db"}, "image: {tag: latest}\n", 1, false, []string{"[error] spec.image", "no spec written"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rqlite/rqlite-krm/fn/generate"
+	"github.com/rqlite/rqlite-krm/internal/helmchart"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,10 +18,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
-
-// helmReference is the rqlite Helm chart 2.0.0's render for release "rqlite" in namespace "db"
-// with 3 voters and 3 read-only nodes, kept in the team's shared reference data beside the repo.
-const helmReference = "../../../shared/reference/helm-chart-2.0.0/helm-render-3voters-3readonly.yaml"
 
 func decodeStream(t *testing.T, b []byte) (map[string]*appsv1.StatefulSet, map[string]*corev1.Service) {
 	t.Helper()
@@ -54,8 +51,10 @@ func decodeStream(t *testing.T, b []byte) (map[string]*appsv1.StatefulSet, map[s
 // (immutable), volume claim templates (immutable; PVC names follow them), pod names (node ids),
 // data directory and Raft addresses.
 func TestHelmChartNamingAdoptsTheChartsObjects(t *testing.T) {
-	ref, err := os.ReadFile(helmReference)
-	require.NoError(t, err, "the Helm chart reference render is part of the team's shared data (../shared)")
+	// The chart's render for 3 voters and 3 read-only nodes, release "rqlite" in namespace "db",
+	// from internal/helmchart's facts.
+	ref, err := helmchart.Lookup("three-voters-readonly").YAML()
+	require.NoError(t, err)
 	chartSTS, chartSvcs := decodeStream(t, ref)
 	require.Len(t, chartSTS, 2)
 

@@ -1,12 +1,8 @@
 package helmimport_test
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -16,27 +12,30 @@ import (
 	"github.com/rqlite/rqlite-krm/fn/generate"
 	"github.com/rqlite/rqlite-krm/fn/helmimport"
 	"github.com/rqlite/rqlite-krm/internal/golden"
+	"github.com/rqlite/rqlite-krm/internal/helmchart"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
 const (
-	// reference is the rqlite Helm chart 2.0.0's values and renders (release "rqlite",
-	// namespace "db"), kept in the team's shared data beside the repository and read in place.
-	reference = "../../../shared/reference/helm-chart-2.0.0"
 	goldenDir = "../../testdata/helm"
 	schemaRef = "../../schema/rqlitespec.schema.json"
 )
 
-func readRef(t *testing.T, name string) []byte {
+// values is a case's values file (internal/helmchart); the defaults case imports the chart's
+// documented defaults written out in full, as `helm show values` prints them.
+func values(t *testing.T, c helmchart.Case) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(reference, name))
-	require.NoError(t, err, "the Helm chart reference data is part of the team's shared data (../shared beside the repository)")
-	return b
+	if c.ValuesFile == "" {
+		b, err := yaml.Marshal(helmchart.DefaultValues())
+		require.NoError(t, err)
+		return b
+	}
+	return []byte(c.Values)
 }
 
 // chart is the objects of a chart render that the adoption depends on.
@@ -45,29 +44,18 @@ type chart struct {
 	svcs map[string]*corev1.Service
 }
 
-func decodeChart(t *testing.T, b []byte) chart {
-	t.Helper()
+// chartOf indexes the chart's objects (internal/helmchart's facts) the adoption depends on.
+func chartOf(objs []runtime.Object) chart {
 	c := chart{sts: map[string]*appsv1.StatefulSet{}, svcs: map[string]*corev1.Service{}}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return c
-		}
-		require.NoError(t, err)
-		var head struct{ Kind string }
-		require.NoError(t, yaml.Unmarshal(doc, &head))
-		switch head.Kind {
-		case "StatefulSet":
-			var s appsv1.StatefulSet
-			require.NoError(t, yaml.Unmarshal(doc, &s))
-			c.sts[s.Name] = &s
-		case "Service":
-			var s corev1.Service
-			require.NoError(t, yaml.Unmarshal(doc, &s))
-			c.svcs[s.Name] = &s
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *appsv1.StatefulSet:
+			c.sts[v.Name] = v
+		case *corev1.Service:
+			c.svcs[v.Name] = v
 		}
 	}
+	return c
 }
 
 // render runs the function on the imported spec, exactly as `rqlite-fn render` would.
@@ -113,18 +101,18 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	return keys
 }
 
-func importFile(t *testing.T, opts helmimport.Options, values string) *helmimport.Result {
+func importFile(t *testing.T, opts helmimport.Options, c helmchart.Case) *helmimport.Result {
 	t.Helper()
-	res, err := helmimport.Import(opts, readRef(t, filepath.Join("values", values)))
+	res, err := helmimport.Import(opts, values(t, c))
 	require.NoError(t, err)
 	return res
 }
 
-// TestChartDefaultsMatchTheChart keeps the embedded defaults equal to the chart's documented ones.
+// TestChartDefaultsMatchTheChart keeps the embedded defaults equal to the chart's documented ones
+// (internal/helmchart's facts, which `make helm-reference` compares with the chart itself).
 func TestChartDefaultsMatchTheChart(t *testing.T) {
-	var want map[string]any
-	require.NoError(t, yaml.Unmarshal(readRef(t, "values/chart-defaults.yaml"), &want))
-	got, err := helmimport.Import(helmimport.Options{Namespace: "db"}, readRef(t, "values/chart-defaults.yaml"))
+	want := helmchart.DefaultValues()
+	got, err := helmimport.Import(helmimport.Options{Namespace: "db"}, values(t, helmchart.Lookup("defaults")))
 	require.NoError(t, err)
 	empty, err := helmimport.Import(helmimport.Options{Namespace: "db"}, nil)
 	require.NoError(t, err)
@@ -138,23 +126,16 @@ func TestChartDefaultsMatchTheChart(t *testing.T) {
 // Services (names, selectors, ports) and, pod by pod, the node id and Raft address the chart's
 // nodes have in their Raft configuration (`hostname -f`:4002).
 func TestImportMatchesTheChartsRender(t *testing.T) {
-	for _, tc := range []struct {
-		name, values, render string
-	}{
-		{"defaults", "chart-defaults.yaml", "helm-render-default1.yaml"},
-		{"three-voters", "values-3.yaml", "helm-render-3voters.yaml"},
-		{"nine-voters", "values-9.yaml", "helm-render-9voters.yaml"},
-		{"three-voters-readonly", "values-3ro3.yaml", "helm-render-3voters-3readonly.yaml"},
-		{"fullfeatures", "values-full.yaml", "helm-render-fullfeatures.yaml"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := importFile(t, helmimport.Options{Namespace: "db", SchemaRef: schemaRef}, tc.values)
-			golden.Assert(t, filepath.Join(goldenDir, tc.name+".yaml"), res.YAML)
+	require.Len(t, helmchart.Cases, 5, "defaults, 3 and 9 voters, 3 voters + 3 read-only, full features")
+	for _, tc := range helmchart.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			res := importFile(t, helmimport.Options{Namespace: "db", SchemaRef: schemaRef}, tc)
+			golden.Assert(t, filepath.Join(goldenDir, tc.Name+".yaml"), res.YAML)
 			var report bytes.Buffer
 			require.NoError(t, res.Report.WriteText(&report))
-			golden.Assert(t, filepath.Join(goldenDir, tc.name+".report.txt"), report.Bytes())
+			golden.Assert(t, filepath.Join(goldenDir, tc.Name+".report.txt"), report.Bytes())
 
-			want := decodeChart(t, readRef(t, tc.render))
+			want := chartOf(tc.Objects())
 			got := render(t, res.YAML)
 			unsupported := map[string]bool{}
 			for _, e := range res.Report.Unsupported() {
@@ -222,7 +203,7 @@ func assertAdopts(t *testing.T, want, got chart, ns string, unsupported map[stri
 // TestFullFeaturesUnsupported pins exactly which values of the chart's full-featured example the
 // spec cannot express; each has a reason, and each needing the user has an action.
 func TestFullFeaturesUnsupported(t *testing.T) {
-	res := importFile(t, helmimport.Options{Namespace: "db"}, "values-full.yaml")
+	res := importFile(t, helmimport.Options{Namespace: "db"}, helmchart.Lookup("fullfeatures"))
 	var paths []string
 	for _, e := range res.Report.Unsupported() {
 		paths = append(paths, e.Path)

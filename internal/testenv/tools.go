@@ -105,14 +105,3 @@ func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
-
-// SharedReference is the path of a file in the team's shared reference data, which sits beside the
-// repository (../shared), in CI as on a developer's machine.
-func SharedReference(t testing.TB, parts ...string) string {
-	t.Helper()
-	p := filepath.Join(append([]string{RepoRoot(t), "..", "shared", "reference"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("testenv: the shared reference data is missing (../shared beside the repository): %v", err)
-	}
-	return p
-}
