@@ -45,6 +45,13 @@ ARGOCD_VERSION=v3.5.8 # also pinned in hack/tools/argocd/go.mod
 # and grep. apt installs bookworm's current build; the upstream version is
 # checked, the Debian revision follows the mirror.
 BUSYBOX_VERSION=1.35.0
+# The tests' real node (internal/testenv's Node): containerd built from its
+# module (Debian's 1.6.20 is older than what a v1.37 kubelet supports),
+# CoreDNS for cluster DNS, and Debian's runc and CNI plugins.
+CONTAINERD_VERSION=v2.4.2
+COREDNS_VERSION=v1.15.0
+RUNC_VERSION=1.1.5
+CNI_PLUGINS_VERSION=1.1.1
 KUBE_SCORE_VERSION=v1.20.0
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools, the first release that understands Go 1.26
 # x/perf has no release tags; this is master of 2026-05-12 (the proxy
@@ -52,7 +59,8 @@ STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools, the first release that understa
 BENCHSTAT_VERSION=v0.0.0-20260512194132-3cf34090a3db
 
 ALL_TOOLS=(rqlited kustomize kpt kube-apiserver kube-controller-manager kube-apiserver-1.30 etcd kube-score benchstat staticcheck
-	argocd-cmp-server argocd-cmpclient busybox)
+	argocd-cmp-server argocd-cmpclient busybox
+	kube-scheduler kubelet kube-proxy containerd coredns rqlited-static pause runc cni-plugins)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 TOOLS_SRC="$REPO_ROOT/hack/tools"
@@ -72,7 +80,8 @@ usage() {
 	cat >&2 <<EOF
 usage: $0 [tool ...]
 tools: ${ALL_TOOLS[*]} (kubernetes = kube-apiserver kube-controller-manager,
-       argocd = argocd-cmp-server argocd-cmpclient busybox)
+       argocd = argocd-cmp-server argocd-cmpclient busybox,
+       node = kube-scheduler kubelet kube-proxy containerd coredns rqlited-static pause runc cni-plugins busybox)
 cache: $TOOLS_CACHE
 EOF
 }
@@ -185,6 +194,40 @@ build_kube() { # build_kube <cmd> <outdir>
 	ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
 	(cd "$TOOLS_SRC/kubernetes" && go_env CGO_ENABLED=0 go build -mod=readonly -trimpath \
 		-ldflags "$ldflags" -o "$2/$1" "k8s.io/kubernetes/cmd/$1")
+}
+
+build_rqlited_static() {
+	# The rqlite image of the tests' real node is FROM scratch, so its rqlited
+	# must need no libc: cgo stays on (SQLite), linked statically; netgo and
+	# osusergo keep glibc's NSS (which cannot be linked statically) out.
+	if ! command -v "${CC:-gcc}" >/dev/null; then
+		echo "rqlited needs cgo but there is no C compiler (${CC:-gcc}); Debian: apt-get install gcc libc6-dev" >&2
+		return 1
+	fi
+	(cd "$TOOLS_SRC/rqlited" && go_env CGO_ENABLED=1 go build -mod=readonly -trimpath -tags "netgo osusergo" \
+		-ldflags "-s -w -linkmode external -extldflags -static -X github.com/rqlite/rqlite/v8/cmd.Version=$RQLITE_VERSION" \
+		-o "$1/rqlited-static" github.com/rqlite/rqlite/v8/cmd/rqlited)
+}
+
+build_containerd() {
+	# containerd, its runc shim and ctr from one module version. The shim
+	# must be found on PATH by containerd: the three stay in one directory.
+	# no_btrfs/no_devmapper: those snapshotters need C headers and are unused.
+	local m=github.com/containerd/containerd/v2
+	(cd "$1" && go_env GOBIN="$1" CGO_ENABLED=0 go install -trimpath -tags "no_btrfs no_devmapper" \
+		-ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION" \
+		"$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+		"$m/cmd/ctr@$CONTAINERD_VERSION")
+}
+
+build_pause() {
+	# Our own sandbox program (hack/tools/pause/pause.c), static for an image
+	# FROM scratch; the cache key hashes the source.
+	if ! command -v "${CC:-gcc}" >/dev/null; then
+		echo "pause needs a C compiler (${CC:-gcc}); Debian: apt-get install gcc libc6-dev" >&2
+		return 1
+	fi
+	"${CC:-gcc}" -static -Os -Wall -Wextra -Werror -o "$1/pause" "$TOOLS_SRC/pause/pause.c"
 }
 
 build_kube_apiserver_oldest() { # build_kube_apiserver_oldest <outdir>
@@ -327,6 +370,25 @@ install_busybox() {
 	report busybox "$v" "$bin" "$status"
 }
 
+# install_deb <tool> <package> <upstream version> <binary path> <version command…>:
+# a Debian package whose binary the tests' node runs (runc, the CNI plugins).
+install_deb() {
+	local tool=$1 pkg=$2 want=$3 bin=$4 status=system
+	shift 4
+	if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+		local start=$SECONDS
+		apt_install "$pkg"
+		status="apt-get installed in $((SECONDS - start))s"
+	fi
+	[[ -x "$bin" ]] || die "$pkg installed but $bin is missing"
+	local v
+	v="$(dpkg-query -W -f '${Version}' "$pkg")"
+	v="${v#*:}"
+	[[ "${v%%+*}" == "$want" ]] || die "$pkg is $v, want $want (Debian bookworm's)"
+	link_tool "$bin" "$tool"
+	report "$tool" "$v" "$bin" "$status"
+}
+
 # Tests start their own etcd on random loopback ports; a packaged service
 # listening on 2379/2380 with its own data would only get in the way (and
 # waste memory on CI). Images without systemd have no service to stop.
@@ -356,6 +418,22 @@ install_one() {
 	argocd-cmpclient) cached_build argocd-cmpclient "$(argocd_key cmpclient build_argocd_cmpclient)" \
 		argocd-cmpclient build_argocd_cmpclient ;;
 	busybox) install_busybox ;;
+	kube-scheduler | kubelet | kube-proxy)
+		cached_build "$1" "$KUBERNETES_VERSION" "$1" build_kube "$1" ;;
+	containerd)
+		cached_build containerd "$CONTAINERD_VERSION" containerd build_containerd
+		local b
+		for b in containerd-shim-runc-v2 ctr; do link_tool "$TOOLS_CACHE/containerd-$CONTAINERD_VERSION/$b" "$b"; done
+		;;
+	coredns) cached_build coredns "$COREDNS_VERSION" coredns \
+		build_go_install_static "github.com/coredns/coredns@$COREDNS_VERSION" \
+		"-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" ;;
+	rqlited-static) cached_build rqlited "$RQLITE_VERSION-static" rqlited-static build_rqlited_static ;;
+	pause) cached_build pause "$(sha256sum "$TOOLS_SRC/pause/pause.c" | cut -c1-12)" pause build_pause ;;
+	# Debian's runc 1.1.5 and CNI plugins 1.1.1 (bridge, host-local, loopback,
+	# portmap); the node gives containerd /usr/lib/cni as its CNI bin_dir.
+	runc) install_deb runc runc "$RUNC_VERSION" /usr/sbin/runc ;;
+	cni-plugins) install_deb cni-bridge containernetworking-plugins "$CNI_PLUGINS_VERSION" /usr/lib/cni/bridge ;;
 	kube-score) cached_build kube-score "$KUBE_SCORE_VERSION" kube-score \
 		build_go_install "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \
 		"-s -w -X main.version=${KUBE_SCORE_VERSION#v}" ;;
@@ -378,6 +456,7 @@ main() {
 			;;
 		kubernetes) want+=(kube-apiserver kube-controller-manager) ;;
 		argocd) want+=(argocd-cmp-server argocd-cmpclient busybox) ;;
+		node) want+=(kube-scheduler kubelet kube-proxy containerd coredns rqlited-static pause runc cni-plugins busybox) ;;
 		*)
 			[[ " ${ALL_TOOLS[*]} " == *" $arg "* ]] || {
 				usage

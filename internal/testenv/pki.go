@@ -26,6 +26,7 @@ type pkiFiles struct {
 	SAPrivateKey  string // signs service-account tokens
 	SAPublicKey   string // verifies them
 	AdminToken    string
+	NodeToken     string // the kubelet's identity, system:node:<NodeName> (Node authorizer)
 	TokenAuthFile string
 }
 
@@ -94,6 +95,10 @@ func writePKI(dir string) (*pkiFiles, error) {
 	if _, err := rand.Read(tokenBytes); err != nil {
 		return nil, err
 	}
+	nodeTokenBytes := make([]byte, 24)
+	if _, err := rand.Read(nodeTokenBytes); err != nil {
+		return nil, err
+	}
 
 	f := &pkiFiles{
 		CACert:        filepath.Join(dir, "ca.crt"),
@@ -103,6 +108,7 @@ func writePKI(dir string) (*pkiFiles, error) {
 		SAPrivateKey:  filepath.Join(dir, "sa.key"),
 		SAPublicKey:   filepath.Join(dir, "sa.pub"),
 		AdminToken:    fmt.Sprintf("%x", tokenBytes),
+		NodeToken:     fmt.Sprintf("%x", nodeTokenBytes),
 		TokenAuthFile: filepath.Join(dir, "tokens.csv"),
 	}
 	servingKeyPEM, err := ecKeyPEM(servingKey)
@@ -121,7 +127,10 @@ func writePKI(dir string) (*pkiFiles, error) {
 		f.SAPublicKey:  pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub}),
 		// Format: token,user,uid,"group,...". system:masters bypasses RBAC,
 		// which is what a test harness acting as cluster admin wants.
-		f.TokenAuthFile: fmt.Appendf(nil, "%s,%s,%s,\"system:masters\"\n", f.AdminToken, adminUser, adminUser),
+		// The node's token: the Node authorizer and NodeRestriction know
+		// a kubelet by this user name and group.
+		f.TokenAuthFile: fmt.Appendf(nil, "%s,%s,%s,\"system:masters\"\n%s,system:node:%s,system:node:%s,\"system:nodes\"\n",
+			f.AdminToken, adminUser, adminUser, f.NodeToken, NodeName, NodeName),
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -27,6 +27,12 @@ type serverProcess struct {
 }
 
 func startServer(name, bin string, args []string, logPath string) (*serverProcess, error) {
+	return startServerEnv(name, bin, args, logPath, nil)
+}
+
+// startServerEnv is startServer with extra environment variables (KEY=value), which win over
+// the test binary's own.
+func startServerEnv(name, bin string, args []string, logPath string, env []string) (*serverProcess, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -38,6 +44,9 @@ func startServer(name, bin string, args []string, logPath string) (*serverProces
 	}
 	fmt.Fprintf(logFile, "+ %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	// A process group of its own so that stop() reaches anything the binary
